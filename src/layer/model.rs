@@ -1,0 +1,218 @@
+//! The in-memory model of one loaded layer version: features in EPSG:3857
+//! (Web Mercator metres), their typed attributes, and the R-tree over them.
+//!
+//! A [`Layer`] is immutable once built; a new version is a new value that the
+//! registry swaps in behind an `Arc`, so readers never see a half-built layer.
+
+use std::sync::Arc;
+
+use geo::{BoundingRect, Geometry, Rect};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+use serde::Serialize;
+
+use super::config::LayerDef;
+
+/// Type of one attribute column, as announced in TileJSON `vector_layers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+}
+
+/// A typed attribute value. Strings are shared: the same value appears in many
+/// features (village codes, classes), and the loader interns them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    String(Arc<str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Value {
+    pub fn field_type(&self) -> FieldType {
+        match self {
+            Value::String(_) => FieldType::String,
+            Value::Int(_) | Value::Float(_) => FieldType::Number,
+            Value::Bool(_) => FieldType::Boolean,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The geometry family of a layer (a layer holds one family; multi and single
+/// forms of it mix freely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeomKind {
+    Point,
+    Line,
+    Polygon,
+}
+
+impl GeomKind {
+    pub fn of(g: &Geometry) -> Option<GeomKind> {
+        match g {
+            Geometry::Point(_) | Geometry::MultiPoint(_) => Some(GeomKind::Point),
+            Geometry::Line(_) | Geometry::LineString(_) | Geometry::MultiLineString(_) => {
+                Some(GeomKind::Line)
+            }
+            Geometry::Polygon(_)
+            | Geometry::MultiPolygon(_)
+            | Geometry::Rect(_)
+            | Geometry::Triangle(_) => Some(GeomKind::Polygon),
+            Geometry::GeometryCollection(_) => None,
+        }
+    }
+}
+
+/// One feature: id, geometry in EPSG:3857 metres, attributes as
+/// `(field index, value)` pairs (only the allow-listed fields, absent = null).
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub id: u64,
+    pub geometry: Geometry,
+    pub bbox: Rect,
+    pub props: Vec<(u16, Value)>,
+}
+
+impl Feature {
+    /// Builds a feature, computing its bounding box. `None` for an empty geometry.
+    pub fn new(id: u64, geometry: Geometry, props: Vec<(u16, Value)>) -> Option<Feature> {
+        let bbox = geometry.bounding_rect()?;
+        Some(Feature {
+            id,
+            geometry,
+            bbox,
+            props,
+        })
+    }
+
+    pub fn prop(&self, field: u16) -> Option<&Value> {
+        self.props.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
+}
+
+/// An R-tree entry: the feature's bounding box and its index in `Layer::features`.
+pub type IndexEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// One loaded, validated, reprojected and indexed layer version.
+#[derive(Debug)]
+pub struct Layer {
+    pub def: LayerDef,
+    /// Monotonic version number of this layer (1 for the bootstrap file).
+    pub version: u64,
+    /// SHA-256 (hex, first 16 chars) of the source bytes: identifies the content.
+    pub content_hash: String,
+    pub kind: GeomKind,
+    /// Attribute columns in allow-list order; `Feature::props` index into this.
+    pub fields: Vec<(String, FieldType)>,
+    pub features: Vec<Feature>,
+    pub tree: RTree<IndexEntry>,
+    /// Bounds in lon/lat degrees: `[west, south, east, north]`.
+    pub bounds: [f64; 4],
+    /// Features that were repaired at load (id, reason).
+    pub repaired: Vec<(u64, String)>,
+}
+
+impl Layer {
+    /// Builds the layer: bulk-loads the R-tree over the features' boxes.
+    pub fn build(
+        def: LayerDef,
+        version: u64,
+        content_hash: String,
+        kind: GeomKind,
+        fields: Vec<(String, FieldType)>,
+        features: Vec<Feature>,
+        repaired: Vec<(u64, String)>,
+    ) -> Layer {
+        let entries: Vec<IndexEntry> = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let r = Rectangle::from_corners(
+                    [f.bbox.min().x, f.bbox.min().y],
+                    [f.bbox.max().x, f.bbox.max().y],
+                );
+                GeomWithData::new(r, i as u32)
+            })
+            .collect();
+        let tree = RTree::bulk_load(entries);
+        let bounds = mercator_bounds_to_lonlat(&features);
+        Layer {
+            def,
+            version,
+            content_hash,
+            kind,
+            fields,
+            features,
+            tree,
+            bounds,
+            repaired,
+        }
+    }
+
+    /// Features whose bounding box intersects the given EPSG:3857 box.
+    pub fn query(&self, bbox: Rect) -> impl Iterator<Item = &Feature> {
+        let env = AABB::from_corners([bbox.min().x, bbox.min().y], [bbox.max().x, bbox.max().y]);
+        self.tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| &self.features[e.data as usize])
+    }
+
+    pub fn field_index(&self, name: &str) -> Option<u16> {
+        self.fields.iter().position(|(n, _)| n == name).map(|i| i as u16)
+    }
+
+    /// Number of stored vertices.
+    pub fn vertex_count(&self) -> usize {
+        use geo::CoordsIter;
+        self.features.iter().map(|f| f.geometry.coords_count()).sum()
+    }
+
+    /// Approximate resident bytes of this layer (geometry, attributes, index).
+    pub fn memory_bytes(&self) -> usize {
+        let coords = self.vertex_count() * std::mem::size_of::<geo::Coord>();
+        let feats = self.features.len() * std::mem::size_of::<Feature>();
+        let props: usize = self
+            .features
+            .iter()
+            .map(|f| f.props.capacity() * std::mem::size_of::<(u16, Value)>())
+            .sum();
+        // rstar stores each leaf entry plus about one parent node per ~6 leaves.
+        let tree = self.features.len() * std::mem::size_of::<IndexEntry>() * 7 / 6;
+        coords + feats + props + tree
+    }
+}
+
+fn mercator_bounds_to_lonlat(features: &[Feature]) -> [f64; 4] {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for f in features {
+        b[0] = b[0].min(f.bbox.min().x);
+        b[1] = b[1].min(f.bbox.min().y);
+        b[2] = b[2].max(f.bbox.max().x);
+        b[3] = b[3].max(f.bbox.max().y);
+    }
+    if !b[0].is_finite() {
+        return [-180.0, -85.051_128_779_806_6, 180.0, 85.051_128_779_806_6];
+    }
+    let (w, s) = crate::crs::mercator_to_lonlat(b[0], b[1]);
+    let (e, n) = crate::crs::mercator_to_lonlat(b[2], b[3]);
+    [w, s, e, n]
+}

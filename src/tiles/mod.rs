@@ -1,0 +1,1 @@
+//! Vector tiles: tile math, clipping, simplification, MVT encoding.
