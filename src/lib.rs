@@ -3,7 +3,11 @@
 //! Dependencies point one way: `http -> {tiles, catalog} -> layer -> crs`.
 //! See `ARCHITECTURE.md` for the code map and invariants.
 
+pub mod cache;
+pub mod cli;
 pub mod crs;
 pub mod fixtures;
+pub mod http;
 pub mod layer;
+pub mod metrics;
 pub mod tiles;

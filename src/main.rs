@@ -1,1 +1,122 @@
-fn main() {}
+//! The `tudi` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tudi::cli::{Cli, Command, ScaleArg, ServeArgs};
+use tudi::http::{self, AppState, ServerConfig};
+use tudi::layer::{self, Registry};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check { layers } => check(&layers),
+        Command::Fixtures {
+            scale,
+            seed,
+            out,
+            layers_dir,
+        } => fixtures(scale, seed, out, layers_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let defs = layer::config::read_dir(&args.layers)?;
+    let mut config = ServerConfig {
+        public_url: args.public_url,
+        cache_bytes: args.cache_mb * 1024 * 1024,
+        ..ServerConfig::default()
+    };
+    config.render.max_bytes = args.max_tile_kb * 1000;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
+        let addr = listener.local_addr()?;
+        let registry = Arc::new(Registry::default());
+        let state = Arc::new(AppState::new(registry, defs.clone(), config));
+        tracing::info!("tudi listening on http://{addr} ({} layers configured)", defs.len());
+        let loader_state = state.clone();
+        let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Vec<String>>();
+        tokio::spawn(async move {
+            let errors = http::load_layers(loader_state, defs).await;
+            if errors.is_empty() {
+                tracing::info!("all layers loaded; ready");
+            } else {
+                let _ = fail_tx.send(errors);
+            }
+        });
+        let shutdown = async move {
+            tokio::select! {
+                _ = http::shutdown_signal() => {},
+                Ok(errors) = fail_rx => {
+                    for e in &errors {
+                        tracing::error!("{e}");
+                    }
+                    tracing::error!("start-up failed: {} layer(s) could not be loaded", errors.len());
+                    std::process::exit(1);
+                }
+            }
+        };
+        http::serve(listener, state, shutdown).await?;
+        Ok(())
+    })
+}
+
+fn check(dir: &std::path::Path) -> anyhow::Result<()> {
+    let defs = layer::config::read_dir(dir)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut failed = 0;
+    for r in layer::load_all(&defs, threads, &|_, _| {}) {
+        match r {
+            Ok((_, report)) => println!("{}", serde_json::to_string(&report)?),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} layer(s) failed to load");
+    }
+    Ok(())
+}
+
+fn fixtures(
+    scale: ScaleArg,
+    seed: u64,
+    out: std::path::PathBuf,
+    layers_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let scale = match scale {
+        ScaleArg::Small => tudi::fixtures::Scale::Small,
+        ScaleArg::District => tudi::fixtures::Scale::District,
+    };
+    let summary = tudi::fixtures::generate(&tudi::fixtures::FixtureOptions {
+        scale,
+        seed,
+        out,
+        layers_dir,
+    })?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}

@@ -1,8 +1,14 @@
-//! Layers: definitions (`layers/*.toml`), loading and validation of source
-//! files, and the immutable in-memory model with its R-tree.
+//! Layers: definitions (`layers/*.toml`), reading and validation of source
+//! files, loading (reprojection, indexing) and the immutable in-memory model.
 
 pub mod config;
+pub mod load;
 pub mod model;
+pub mod read;
+pub mod registry;
+pub mod validate;
 
 pub use config::{Access, ConfigError, InvalidPolicy, LayerDef, SourceFormat};
+pub use load::{LoadError, LoadReport, load_all, load_layer};
 pub use model::{Feature, FieldType, GeomKind, Layer, Value};
+pub use registry::Registry;

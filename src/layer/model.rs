@@ -216,3 +216,12 @@ fn mercator_bounds_to_lonlat(features: &[Feature]) -> [f64; 4] {
     let (e, n) = crate::crs::mercator_to_lonlat(b[2], b[3]);
     [w, s, e, n]
 }
+
+impl Layer {
+    /// The version tag carried in tile URLs: `{version}.{content hash}`. A
+    /// tile URL with the current tag never changes content, so it is served
+    /// as immutable.
+    pub fn version_tag(&self) -> String {
+        format!("{}.{}", self.version, self.content_hash)
+    }
+}

@@ -1,0 +1,171 @@
+//! The HTTP surface (axum): routes, middleware, and serving with graceful
+//! shutdown. Only this module knows axum and JSON wire shapes.
+
+pub mod base_url;
+pub mod catalog;
+pub mod error;
+pub mod ops;
+pub mod state;
+pub mod tiles;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+use crate::layer::{LayerDef, load_all};
+use crate::metrics::{LayerLabel, Route, RouteLabels};
+
+/// The application router.
+pub fn app(state: Arc<AppState>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any);
+    Router::new()
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route("/catalog", get(catalog::catalog))
+        .route("/tiles/{ids}", get(tiles::tilejson))
+        .route("/tiles/{ids}/{z}/{x}/{y}", get(tiles::tile))
+        .fallback(not_found)
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(cors)
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    let path: String = req.uri().path().chars().take(120).collect();
+    ApiError::NotFound(format!("no route for `{path}`"))
+}
+
+/// Counts requests and records latency by matched route.
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .latency
+        .get_or_create(&Route {
+            route: route.clone(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    st.metrics
+        .requests
+        .get_or_create(&RouteLabels {
+            route,
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    resp
+}
+
+/// Loads every layer in the background, publishing each to the registry as
+/// it completes. Returns the load errors (start-up fails on any).
+pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<String> {
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let progress = |_done: usize, _total: usize| {};
+        let results = load_all(&defs, threads, &progress);
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok((layer, report)) => {
+                    if report.repaired + report.dropped > 0 {
+                        tracing::warn!(
+                            layer = %report.layer,
+                            repaired = report.repaired,
+                            dropped = report.dropped,
+                            "invalid geometries: {}",
+                            report.problems.iter().take(5).map(|(id, r)| format!("feature {id}: {r}")).collect::<Vec<_>>().join("; ")
+                        );
+                    }
+                    tracing::info!(
+                        layer = %report.layer,
+                        features = report.features,
+                        vertices = report.vertices,
+                        memory_bytes = report.memory_bytes,
+                        millis = report.millis as u64,
+                        "layer loaded"
+                    );
+                    let label = LayerLabel {
+                        layer: report.layer.clone(),
+                    };
+                    st.metrics
+                        .layer_memory
+                        .get_or_create(&label)
+                        .set(report.memory_bytes as i64);
+                    st.metrics
+                        .layer_features
+                        .get_or_create(&label)
+                        .set(report.features as i64);
+                    st.registry.put(layer);
+                    st.progress.loaded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    st.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        errors
+    })
+    .await;
+    let errors = result.unwrap_or_else(|e| vec![format!("layer loading task failed: {e}")]);
+    if errors.is_empty() {
+        state.progress.ready.store(true, Ordering::Release);
+    }
+    errors
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

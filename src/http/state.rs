@@ -1,0 +1,90 @@
+//! Shared server state: the layer registry, the tile cache, metrics,
+//! configuration and the start-up loading progress.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::cache::TileCache;
+use crate::layer::{LayerDef, Registry};
+use crate::metrics::Metrics;
+use crate::tiles::RenderOptions;
+
+/// Server settings (from the command line).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Public base URL for links in TileJSON and styles, e.g.
+    /// `https://gis.example.gov.cn/tudi`. When unset it is derived from the
+    /// request (`X-Forwarded-Proto`/`X-Forwarded-Host`, then `Host`).
+    pub public_url: Option<String>,
+    pub render: RenderOptions,
+    /// Tile cache budget in bytes (0 disables the cache).
+    pub cache_bytes: u64,
+    /// Most layers one composite tile request may name.
+    pub max_composite: usize,
+    /// `max-age` for tile URLs without the current version tag.
+    pub tile_max_age: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_url: None,
+            render: RenderOptions::default(),
+            cache_bytes: 256 * 1024 * 1024,
+            max_composite: 32,
+            tile_max_age: 60,
+        }
+    }
+}
+
+/// Start-up progress, reported by `/health`.
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    pub total: AtomicUsize,
+    pub loaded: AtomicUsize,
+    pub failed: AtomicUsize,
+    pub ready: AtomicBool,
+}
+
+impl LoadProgress {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    /// Every configured layer definition, loaded or still loading.
+    pub defs: RwLock<BTreeMap<String, LayerDef>>,
+    pub cache: TileCache,
+    pub metrics: Metrics,
+    pub config: ServerConfig,
+    pub progress: LoadProgress,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(registry: Arc<Registry>, defs: Vec<LayerDef>, config: ServerConfig) -> AppState {
+        let progress = LoadProgress::default();
+        progress.total.store(defs.len(), Ordering::Relaxed);
+        AppState {
+            registry,
+            defs: RwLock::new(defs.into_iter().map(|d| (d.id.clone(), d)).collect()),
+            cache: TileCache::new(config.cache_bytes),
+            metrics: Metrics::new(),
+            config,
+            progress,
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether `id` is configured (loaded or not).
+    pub fn is_configured(&self, id: &str) -> bool {
+        match self.defs.read() {
+            Ok(d) => d.contains_key(id),
+            Err(p) => p.into_inner().contains_key(id),
+        }
+    }
+}

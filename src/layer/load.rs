@@ -1,0 +1,224 @@
+//! Loading a layer: read the source, resolve the axis order, validate and
+//! repair each feature, reproject to Web Mercator once, and build the
+//! immutable [`Layer`] with its R-tree. Several layers load in parallel.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use geo::CoordsIter;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::config::{InvalidPolicy, LayerDef};
+use super::model::{Feature, FieldType, GeomKind, Layer};
+use super::read::{ReadError, read_file};
+use super::validate::{Checked, check};
+use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
+
+/// How many invalid features a rejection message lists.
+const EXAMPLES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("layer `{layer}`: {path}: {source}")]
+    Read {
+        layer: String,
+        path: PathBuf,
+        source: ReadError,
+    },
+    #[error("layer `{layer}`: {source}")]
+    Crs { layer: String, source: CrsError },
+    #[error(
+        "layer `{layer}`: the file declares EPSG:{declared} but the layer definition says EPSG:{configured}"
+    )]
+    CrsMismatch {
+        layer: String,
+        declared: i32,
+        configured: u32,
+    },
+    #[error("layer `{layer}`: {count} invalid feature(s) and the layer's policy is `invalid = \"reject\"`: {}", examples.join("; "))]
+    Invalid {
+        layer: String,
+        count: usize,
+        examples: Vec<String>,
+    },
+}
+
+/// What loading one layer found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub layer: String,
+    pub features: usize,
+    pub vertices: usize,
+    pub repaired: usize,
+    pub dropped: usize,
+    /// `(feature id, reason)` for each repaired or dropped feature.
+    pub problems: Vec<(u64, String)>,
+    pub axis_order: AxisOrder,
+    pub memory_bytes: usize,
+    pub millis: u128,
+}
+
+/// Loads one layer definition as the given version.
+pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), LoadError> {
+    let start = Instant::now();
+    let layer_id = def.id.clone();
+    let read_err = |source| LoadError::Read {
+        layer: layer_id.clone(),
+        path: def.source.clone(),
+        source,
+    };
+    let bytes = std::fs::read(&def.source).map_err(|e| read_err(ReadError::Io(e)))?;
+    let content_hash = hex::encode(&Sha256::digest(&bytes)[..8]);
+    drop(bytes);
+    let raw = read_file(
+        &def.source,
+        def.format,
+        &def.attributes,
+        def.id_field.as_deref(),
+    )
+    .map_err(read_err)?;
+    if let Some(declared) = raw.declared_epsg
+        && declared as u32 != def.crs.epsg()
+        && !(geographic_pair(declared, def.crs))
+    {
+        return Err(LoadError::CrsMismatch {
+            layer: def.id.clone(),
+            declared,
+            configured: def.crs.epsg(),
+        });
+    }
+    let axis = match def.axis_order {
+        AxisOrder::Auto => detect_axis_order(
+            def.crs,
+            raw.features
+                .iter()
+                .filter_map(|f| f.geometry.as_ref())
+                .flat_map(|g| g.coords_iter().take(8))
+                .take(4096)
+                .map(|c| (c.x, c.y)),
+        ),
+        fixed => fixed,
+    };
+    let tf = Transformer::new(def.crs, axis).map_err(|source| LoadError::Crs {
+        layer: def.id.clone(),
+        source,
+    })?;
+
+    let repair = def.invalid == InvalidPolicy::Repair;
+    let mut kind: Option<GeomKind> = None;
+    let mut features = Vec::with_capacity(raw.features.len());
+    let mut problems: Vec<(u64, String)> = Vec::new();
+    let (mut repaired, mut dropped) = (0usize, 0usize);
+    let mut invalid: Vec<String> = Vec::new();
+    for rf in raw.features {
+        let id = rf.id.unwrap_or(rf.row + 1);
+        let Some(g) = rf.geometry else {
+            invalid.push(format!("feature {id}: no geometry"));
+            problems.push((id, "dropped: no geometry".into()));
+            dropped += 1;
+            continue;
+        };
+        let mut g = match check(g, kind, repair) {
+            Checked::Valid(g) => g,
+            Checked::Repaired { geometry, reason } => {
+                problems.push((id, format!("repaired: {reason}")));
+                repaired += 1;
+                geometry
+            }
+            Checked::Invalid { reason } => {
+                invalid.push(format!("feature {id}: {reason}"));
+                problems.push((id, format!("dropped: {reason}")));
+                dropped += 1;
+                continue;
+            }
+        };
+        if let Err(e) = tf.geometry_to_mercator(&mut g) {
+            invalid.push(format!("feature {id}: {e}"));
+            problems.push((id, format!("dropped: {e}")));
+            dropped += 1;
+            continue;
+        }
+        if kind.is_none() {
+            kind = GeomKind::of(&g);
+        }
+        if let Some(f) = Feature::new(id, g, rf.props) {
+            features.push(f);
+        }
+    }
+    if !invalid.is_empty() && !repair {
+        return Err(LoadError::Invalid {
+            layer: def.id.clone(),
+            count: invalid.len(),
+            examples: invalid.into_iter().take(EXAMPLES).collect(),
+        });
+    }
+    let fields: Vec<(String, FieldType)> = def
+        .attributes
+        .iter()
+        .zip(raw.field_types)
+        .map(|(name, t)| (name.clone(), t.unwrap_or(FieldType::String)))
+        .collect();
+    let layer = Layer::build(
+        def.clone(),
+        version,
+        content_hash,
+        kind.unwrap_or(GeomKind::Polygon),
+        fields,
+        features,
+        problems.clone(),
+    );
+    let report = LoadReport {
+        layer: def.id.clone(),
+        features: layer.features.len(),
+        vertices: layer.vertex_count(),
+        repaired,
+        dropped,
+        problems,
+        axis_order: axis,
+        memory_bytes: layer.memory_bytes(),
+        millis: start.elapsed().as_millis(),
+    };
+    Ok((layer, report))
+}
+
+/// EPSG:4326 and EPSG:4490 are the same to the metre; a file declaring one
+/// may be configured as the other.
+fn geographic_pair(declared: i32, configured: Crs) -> bool {
+    configured.is_geographic() && (declared == 4326 || declared == 4490)
+}
+
+/// Loads many layers on `threads` worker threads; results come back in the
+/// order of `defs`. `progress` is called after each layer with (done, total).
+pub fn load_all(
+    defs: &[LayerDef],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<Result<(Layer, LoadReport), LoadError>> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<(Layer, LoadReport), LoadError>>>> =
+        defs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(defs.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(def) = defs.get(i) else { break };
+                    let r = load_layer(def, 1);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(d, defs.len());
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
+}

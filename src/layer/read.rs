@@ -1,0 +1,363 @@
+//! Reading source files (GeoJSON, FlatGeobuf) through geozero into raw
+//! features: geometry in the source CRS plus the allow-listed attributes.
+//!
+//! A single [`Collector`] implements geozero's `FeatureProcessor` for every
+//! format, so all formats share one path: attributes outside the allow-list
+//! are never stored, repeated strings are interned, and a feature without a
+//! geometry is reported by its row number instead of aborting the file.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use geo::Geometry;
+use geozero::error::Result;
+use geozero::geo_types::GeoWriter;
+use geozero::{
+    ColumnValue, CoordDimensions, FeatureProcessor, GeomProcessor, GeozeroDatasource,
+    PropertyProcessor,
+};
+
+use super::config::SourceFormat;
+use super::model::{FieldType, Value};
+
+/// Distinct values per field above which strings stop being interned (ids
+/// and codes are unique; interning them would only cost memory).
+const INTERN_LIMIT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot open: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a readable {format}: {message}")]
+    Format {
+        format: &'static str,
+        message: String,
+    },
+}
+
+/// One feature as read: row index, id (from `id_field` when given), geometry
+/// in source coordinates, allow-listed attributes.
+#[derive(Debug)]
+pub struct RawFeature {
+    pub row: u64,
+    pub id: Option<u64>,
+    pub geometry: Option<Geometry>,
+    pub props: Vec<(u16, Value)>,
+}
+
+/// Everything read from one source.
+#[derive(Debug, Default)]
+pub struct RawDataset {
+    pub features: Vec<RawFeature>,
+    /// Type of each allow-listed field as seen in the data (`None`: never seen).
+    pub field_types: Vec<Option<FieldType>>,
+    /// Attributes found in the data, allow-listed or not (for reports).
+    pub seen_fields: Vec<String>,
+    /// EPSG code declared in the file's own metadata (FlatGeobuf header).
+    pub declared_epsg: Option<i32>,
+}
+
+/// Reads a whole source file.
+pub fn read_file(
+    path: &Path,
+    format: SourceFormat,
+    allow: &[String],
+    id_field: Option<&str>,
+) -> std::result::Result<RawDataset, ReadError> {
+    let file = std::fs::File::open(path)?;
+    read(BufReader::new(file), format, allow, id_field)
+}
+
+/// Reads a source from any seekable reader.
+pub fn read<R: Read + Seek>(
+    reader: R,
+    format: SourceFormat,
+    allow: &[String],
+    id_field: Option<&str>,
+) -> std::result::Result<RawDataset, ReadError> {
+    let mut c = Collector::new(allow, id_field);
+    match format {
+        SourceFormat::GeoJson => {
+            let mut ds = geozero::geojson::GeoJsonReader(reader);
+            ds.process(&mut c).map_err(|e| ReadError::Format {
+                format: "GeoJSON file",
+                message: e.to_string(),
+            })?;
+        }
+        SourceFormat::FlatGeobuf => {
+            let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
+                format: "FlatGeobuf file",
+                message: e.to_string(),
+            };
+            let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
+            c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+            let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
+            iter.process_features(&mut c)
+                .map_err(|e| ReadError::Format {
+                    format: "FlatGeobuf file",
+                    message: e.to_string(),
+                })?;
+        }
+    }
+    Ok(c.finish())
+}
+
+/// geozero processor that builds [`RawFeature`]s.
+pub struct Collector {
+    geo: GeoWriter,
+    allow: HashMap<String, u16>,
+    id_field: Option<String>,
+    interner: Vec<HashMap<Box<str>, Arc<str>>>,
+    cur: Option<RawFeature>,
+    seen: HashMap<String, ()>,
+    out: RawDataset,
+}
+
+impl Collector {
+    pub fn new(allow: &[String], id_field: Option<&str>) -> Collector {
+        Collector {
+            geo: GeoWriter::new(),
+            allow: allow
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.clone(), i as u16))
+                .collect(),
+            id_field: id_field.map(str::to_string),
+            interner: vec![HashMap::new(); allow.len()],
+            cur: None,
+            seen: HashMap::new(),
+            out: RawDataset {
+                field_types: vec![None; allow.len()],
+                ..RawDataset::default()
+            },
+        }
+    }
+
+    pub fn finish(mut self) -> RawDataset {
+        let mut seen: Vec<String> = self.seen.into_keys().collect();
+        seen.sort();
+        self.out.seen_fields = seen;
+        self.out
+    }
+
+    fn intern(&mut self, field: u16, s: &str) -> Arc<str> {
+        let map = &mut self.interner[field as usize];
+        if let Some(a) = map.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        if map.len() < INTERN_LIMIT {
+            map.insert(Box::from(s), a.clone());
+        }
+        a
+    }
+}
+
+/// Converts a geozero column value to a tudi value (`None` for binary data).
+fn to_value(v: &ColumnValue) -> Option<Value> {
+    Some(match v {
+        ColumnValue::Byte(i) => Value::Int(*i as i64),
+        ColumnValue::UByte(i) => Value::Int(*i as i64),
+        ColumnValue::Short(i) => Value::Int(*i as i64),
+        ColumnValue::UShort(i) => Value::Int(*i as i64),
+        ColumnValue::Int(i) => Value::Int(*i as i64),
+        ColumnValue::UInt(i) => Value::Int(*i as i64),
+        ColumnValue::Long(i) => Value::Int(*i),
+        ColumnValue::ULong(i) => match i64::try_from(*i) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Float(*i as f64),
+        },
+        ColumnValue::Float(f) => Value::Float(*f as f64),
+        ColumnValue::Double(f) => Value::Float(*f),
+        ColumnValue::Bool(b) => Value::Bool(*b),
+        ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s) => {
+            Value::String(Arc::from(*s))
+        }
+        ColumnValue::Binary(_) => return None,
+    })
+}
+
+impl PropertyProcessor for Collector {
+    fn property(&mut self, _idx: usize, name: &str, value: &ColumnValue) -> Result<bool> {
+        if !self.seen.contains_key(name) {
+            self.seen.insert(name.to_string(), ());
+        }
+        let is_id = self.id_field.as_deref() == Some(name);
+        let field = self.allow.get(name).copied();
+        if !is_id && field.is_none() {
+            return Ok(false);
+        }
+        let Some(mut v) = to_value(value) else {
+            return Ok(false);
+        };
+        if is_id && let Some(cur) = self.cur.as_mut() {
+            cur.id = match &v {
+                Value::Int(i) if *i >= 0 => Some(*i as u64),
+                Value::Float(f) if *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15 => Some(*f as u64),
+                _ => None,
+            };
+        }
+        if let Some(field) = field {
+            if let Value::String(s) = &v {
+                let s = s.clone();
+                v = Value::String(self.intern(field, &s));
+            }
+            let t = v.field_type();
+            let slot = &mut self.out.field_types[field as usize];
+            *slot = match *slot {
+                None => Some(t),
+                Some(old) if old == t => Some(old),
+                // Mixed types in one column: serve it as strings.
+                Some(_) => Some(FieldType::String),
+            };
+            if let Some(cur) = self.cur.as_mut() {
+                cur.props.push((field, v));
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl FeatureProcessor for Collector {
+    fn feature_begin(&mut self, idx: u64) -> Result<()> {
+        self.cur = Some(RawFeature {
+            row: idx,
+            id: None,
+            geometry: None,
+            props: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn feature_end(&mut self, _idx: u64) -> Result<()> {
+        if let Some(mut f) = self.cur.take() {
+            f.geometry = self.geo.take_geometry();
+            f.props.sort_by_key(|(k, _)| *k);
+            f.props.dedup_by_key(|(k, _)| *k);
+            self.out.features.push(f);
+        }
+        Ok(())
+    }
+}
+
+impl GeomProcessor for Collector {
+    fn dimensions(&self) -> CoordDimensions {
+        self.geo.dimensions()
+    }
+    fn multi_dim(&self) -> bool {
+        self.geo.multi_dim()
+    }
+    fn srid(&mut self, srid: Option<i32>) -> Result<()> {
+        self.geo.srid(srid)
+    }
+    fn xy(&mut self, x: f64, y: f64, idx: usize) -> Result<()> {
+        self.geo.xy(x, y, idx)
+    }
+    fn coordinate(
+        &mut self,
+        x: f64,
+        y: f64,
+        z: Option<f64>,
+        m: Option<f64>,
+        t: Option<f64>,
+        tm: Option<u64>,
+        idx: usize,
+    ) -> Result<()> {
+        self.geo.coordinate(x, y, z, m, t, tm, idx)
+    }
+    fn empty_point(&mut self, idx: usize) -> Result<()> {
+        self.geo.empty_point(idx)
+    }
+    fn point_begin(&mut self, idx: usize) -> Result<()> {
+        self.geo.point_begin(idx)
+    }
+    fn point_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.point_end(idx)
+    }
+    fn multipoint_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.multipoint_begin(size, idx)
+    }
+    fn multipoint_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.multipoint_end(idx)
+    }
+    fn linestring_begin(&mut self, tagged: bool, size: usize, idx: usize) -> Result<()> {
+        self.geo.linestring_begin(tagged, size, idx)
+    }
+    fn linestring_end(&mut self, tagged: bool, idx: usize) -> Result<()> {
+        self.geo.linestring_end(tagged, idx)
+    }
+    fn multilinestring_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.multilinestring_begin(size, idx)
+    }
+    fn multilinestring_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.multilinestring_end(idx)
+    }
+    fn polygon_begin(&mut self, tagged: bool, size: usize, idx: usize) -> Result<()> {
+        self.geo.polygon_begin(tagged, size, idx)
+    }
+    fn polygon_end(&mut self, tagged: bool, idx: usize) -> Result<()> {
+        self.geo.polygon_end(tagged, idx)
+    }
+    fn multipolygon_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.multipolygon_begin(size, idx)
+    }
+    fn multipolygon_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.multipolygon_end(idx)
+    }
+    fn geometrycollection_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.geometrycollection_begin(size, idx)
+    }
+    fn geometrycollection_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.geometrycollection_end(idx)
+    }
+    fn circularstring_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.circularstring_begin(size, idx)
+    }
+    fn circularstring_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.circularstring_end(idx)
+    }
+    fn compoundcurve_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.compoundcurve_begin(size, idx)
+    }
+    fn compoundcurve_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.compoundcurve_end(idx)
+    }
+    fn curvepolygon_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.curvepolygon_begin(size, idx)
+    }
+    fn curvepolygon_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.curvepolygon_end(idx)
+    }
+    fn multicurve_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.multicurve_begin(size, idx)
+    }
+    fn multicurve_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.multicurve_end(idx)
+    }
+    fn multisurface_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.multisurface_begin(size, idx)
+    }
+    fn multisurface_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.multisurface_end(idx)
+    }
+    fn triangle_begin(&mut self, tagged: bool, size: usize, idx: usize) -> Result<()> {
+        self.geo.triangle_begin(tagged, size, idx)
+    }
+    fn triangle_end(&mut self, tagged: bool, idx: usize) -> Result<()> {
+        self.geo.triangle_end(tagged, idx)
+    }
+    fn polyhedralsurface_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.polyhedralsurface_begin(size, idx)
+    }
+    fn polyhedralsurface_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.polyhedralsurface_end(idx)
+    }
+    fn tin_begin(&mut self, size: usize, idx: usize) -> Result<()> {
+        self.geo.tin_begin(size, idx)
+    }
+    fn tin_end(&mut self, idx: usize) -> Result<()> {
+        self.geo.tin_end(idx)
+    }
+}

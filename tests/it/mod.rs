@@ -1,0 +1,4 @@
+mod binary;
+mod http_errors;
+mod support;
+mod tiles_basic;

@@ -1,0 +1,138 @@
+//! Test support: start a real server on port 0, build tiny layer folders,
+//! decode tiles with an independent MVT decoder (`mvt-reader`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use tudi::http::{self, AppState, ServerConfig};
+use tudi::layer::Registry;
+
+pub struct Server {
+    pub base: String,
+    pub addr: SocketAddr,
+}
+
+/// Starts a server for the layer folder on its own runtime thread; it lives
+/// until the test process exits.
+pub fn start(layers_dir: &Path, config: ServerConfig) -> Server {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = layers_dir.to_path_buf();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let defs = tudi::layer::config::read_dir(&dir).expect("layer definitions");
+            let state = Arc::new(AppState::new(
+                Arc::new(Registry::default()),
+                defs.clone(),
+                config,
+            ));
+            let errors = http::load_layers(state.clone(), defs).await;
+            assert!(errors.is_empty(), "load errors: {errors:?}");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            http::serve(listener, state, std::future::pending())
+                .await
+                .expect("serve");
+        });
+    });
+    let addr = rx.recv().expect("server started");
+    Server {
+        base: format!("http://{addr}"),
+        addr,
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The server over the bundled fixtures (`layers/`), shared by tests.
+pub fn fixtures_server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| start(&repo().join("layers"), ServerConfig::default()))
+}
+
+/// A folder with the given `(file name, contents)` pairs.
+pub fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).expect("write");
+    }
+    dir
+}
+
+/// Two small layers around Nanhai: `squares` (polygons, lon/lat) and
+/// `pts` (points), for tests that need no fixture data.
+pub fn tiny_server() -> &'static Server {
+    static S: OnceLock<(Server, tempfile::TempDir)> = OnceLock::new();
+    &S.get_or_init(|| {
+        let mut feats = Vec::new();
+        for i in 0..20 {
+            let x = 113.1001 + i as f64 * 0.0002;
+            let y = 23.00;
+            feats.push(format!(
+                r#"{{"type":"Feature","properties":{{"code":"P{i:03}","n":{i},"area":{a},"ok":{ok}}},"geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{x2},{y}],[{x2},{y2}],[{x},{y2}],[{x},{y}]]]}}}}"#,
+                a = i as f64 * 1.5,
+                ok = i % 2 == 0,
+                x2 = x + 0.0001,
+                y2 = y + 0.0001
+            ));
+        }
+        let squares = format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, feats.join(","));
+        let pts = r#"{"type":"FeatureCollection","features":[
+            {"type":"Feature","properties":{"name":"桂城"},"geometry":{"type":"Point","coordinates":[113.15,23.04]}},
+            {"type":"Feature","properties":{"name":"西樵"},"geometry":{"type":"Point","coordinates":[112.96,22.93]}},
+            {"type":"Feature","properties":{"name":"平洲"},"geometry":{"type":"Point","coordinates":[113.1025,23.0003]}}]}"#;
+        let dir = folder(&[
+            ("squares.geojson", &squares),
+            ("pts.geojson", pts),
+            (
+                "squares.toml",
+                r#"id = "squares"
+title = "Squares"
+category = "test"
+source = "squares.geojson"
+crs = "EPSG:4326"
+attributes = ["code", "n", "area", "ok"]
+"#,
+            ),
+            (
+                "pts.toml",
+                r#"id = "pts"
+title = "Points"
+category = "test"
+source = "pts.geojson"
+crs = "EPSG:4490"
+attributes = ["name"]
+"#,
+            ),
+        ]);
+        (start(dir.path(), ServerConfig::default()), dir)
+    })
+    .0
+}
+
+/// Tile (z, x, y) containing lon/lat (independent of tudi's tile math).
+pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
+    let n = 2f64.powi(z as i32);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat_r = lat.to_radians();
+    let y = ((1.0 - (lat_r.tan() + 1.0 / lat_r.cos()).ln() / std::f64::consts::PI) / 2.0 * n)
+        .floor() as u32;
+    (z, x, y)
+}
+
+pub async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.expect("request")
+}
+
+pub fn decode(bytes: &[u8]) -> mvt_reader::Reader {
+    mvt_reader::Reader::new(bytes.to_vec()).expect("valid MVT")
+}
