@@ -10,4 +10,5 @@ pub mod fixtures;
 pub mod http;
 pub mod layer;
 pub mod metrics;
+pub mod store;
 pub mod tiles;
