@@ -5,6 +5,7 @@ pub mod base_url;
 pub mod catalog;
 pub mod error;
 pub mod ops;
+pub mod review_input;
 pub mod state;
 pub mod tiles;
 
