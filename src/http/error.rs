@@ -42,7 +42,11 @@ impl ApiError {
 
 impl From<crate::tiles::TileError> for ApiError {
     fn from(e: crate::tiles::TileError) -> Self {
-        ApiError::BadRequest(e.to_string())
+        match e {
+            // Bad render options are the server's configuration, not the request.
+            crate::tiles::TileError::Options(m) => ApiError::Internal(m),
+            other => ApiError::BadRequest(other.to_string()),
+        }
     }
 }
 

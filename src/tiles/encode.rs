@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use geozero::mvt::tile;
+use geozero::mvt::{Message, tile};
 use i_overlay::i_float::int::point::IntPoint;
 
 use crate::layer::{FieldType, Value};
@@ -106,6 +106,17 @@ pub(super) struct LayerBuilder {
     key_of_field: Vec<Option<u32>>,
     values: Vec<tile::Value>,
     value_index: HashMap<ValueKey, u32>,
+    /// Encoded size of the layer so far (features, keys, values), bytes.
+    bytes: usize,
+}
+
+/// Bytes of a length-delimited field with a one-byte tag.
+pub(super) fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 impl LayerBuilder {
@@ -118,7 +129,14 @@ impl LayerBuilder {
             key_of_field: vec![None; field_count],
             values: Vec::new(),
             value_index: HashMap::new(),
+            bytes: field_len(name.len()) + 3 + varint_len(u64::from(extent)),
         }
+    }
+
+    /// Encoded size of the layer message so far, bytes (exact up to its own
+    /// length prefix in the tile).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -144,6 +162,7 @@ impl LayerBuilder {
                 Some(k) => k,
                 None => {
                     let k = self.keys.len() as u32;
+                    self.bytes += field_len(name.len());
                     self.keys.push(name.clone());
                     if let Some(slot) = self.key_of_field.get_mut(f) {
                         *slot = Some(k);
@@ -159,18 +178,22 @@ impl LayerBuilder {
             };
             let next = self.values.len() as u32;
             let val = *self.value_index.entry(vkey).or_insert_with(|| {
-                self.values.push(tile_value(value));
+                let v = tile_value(value);
+                self.bytes += field_len(v.encoded_len());
+                self.values.push(v);
                 next
             });
             tags.push(key);
             tags.push(val);
         }
-        self.features.push(tile::Feature {
+        let feature = tile::Feature {
             id: Some(id),
             tags,
             r#type: Some(kind as i32),
             geometry: geometry.to_vec(),
-        });
+        };
+        self.bytes += field_len(feature.encoded_len());
+        self.features.push(feature);
     }
 
     pub fn finish(self) -> tile::Layer {
@@ -201,6 +224,7 @@ fn tile_value(v: &Value) -> tile::Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -214,10 +238,34 @@ mod tests {
     }
 
     #[test]
+    fn byte_count_is_exact() {
+        let fields = vec![
+            ("name".to_string(), FieldType::String),
+            ("n".to_string(), FieldType::Number),
+        ];
+        let mut b = LayerBuilder::new("plots", 4096, 2);
+        for i in 0..300u64 {
+            let props = vec![
+                (0, Value::String(format!("v{}", i % 17).into())),
+                (1, Value::Int(i as i64 * 1000)),
+            ];
+            let g: Vec<u32> = (0..(i as u32 % 50)).map(|k| k * 1_000).collect();
+            b.add(i * 7919, tile::GeomType::Polygon, &g, &props, &fields);
+        }
+        let want = b.bytes();
+        let layer = b.finish();
+        assert_eq!(layer.encoded_len(), want);
+    }
+
+    #[test]
     fn ring_commands_follow_the_spec_example() {
         // MVT spec 2.1, 4.3.5.1 example: POLYGON ((3 6, 8 12, 20 34, 3 6)).
         let mut w = GeometryWriter::default();
-        w.ring(&[IntPoint::new(3, 6), IntPoint::new(8, 12), IntPoint::new(20, 34)]);
+        w.ring(&[
+            IntPoint::new(3, 6),
+            IntPoint::new(8, 12),
+            IntPoint::new(20, 34),
+        ]);
         assert_eq!(w.cmds, vec![9, 6, 12, 18, 10, 12, 24, 44, 15]);
     }
 }

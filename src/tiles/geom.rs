@@ -251,7 +251,12 @@ pub(super) fn simplify(
             stack.push((best.0, j));
         }
     }
-    out.extend(pts.iter().zip(keep.iter()).filter(|(_, k)| **k).map(|(p, _)| *p));
+    out.extend(
+        pts.iter()
+            .zip(keep.iter())
+            .filter(|(_, k)| **k)
+            .map(|(p, _)| *p),
+    );
 }
 
 /// Rounds to the integer grid, dropping consecutive repeats (and, for a
@@ -351,6 +356,7 @@ pub(super) fn segments_touch(a: IntPoint, b: IntPoint, c: IntPoint, d: IntPoint)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

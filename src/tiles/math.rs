@@ -56,10 +56,7 @@ impl TileCoord {
         let z = parse_number('z', z)?;
         let x = parse_number('x', x)?;
         let y = parse_number('y', y)?;
-        let z = u32::try_from(z).map_err(|_| TileError::Zoom {
-            z,
-            max: MAX_ZOOM,
-        })?;
+        let z = u32::try_from(z).map_err(|_| TileError::Zoom { z, max: MAX_ZOOM })?;
         TileCoord::new(z, x, y)
     }
 
@@ -104,6 +101,7 @@ fn parse_number(axis: char, text: &str) -> Result<u64, TileError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -183,19 +181,40 @@ mod tests {
     #[test]
     fn parse_rejects_bad_text() {
         let cases = [
-            (("a", "0", "0"), "tile z `a` is not valid: not a non-negative decimal integer"),
-            (("1", "-1", "0"), "tile x `-1` is not valid: must not be negative"),
+            (
+                ("a", "0", "0"),
+                "tile z `a` is not valid: not a non-negative decimal integer",
+            ),
+            (
+                ("1", "-1", "0"),
+                "tile x `-1` is not valid: must not be negative",
+            ),
             (("1", "0", ""), "tile y `` is not valid: empty"),
             (("1", "0", ".mvt"), "tile y `` is not valid: empty"),
-            (("1", "0", "0.png"), "tile y `0.png` is not valid: not a non-negative decimal integer"),
-            (("1", "+1", "0"), "tile x `+1` is not valid: not a non-negative decimal integer"),
-            (("1", " 1", "0"), "tile x ` 1` is not valid: not a non-negative decimal integer"),
+            (
+                ("1", "0", "0.png"),
+                "tile y `0.png` is not valid: not a non-negative decimal integer",
+            ),
+            (
+                ("1", "+1", "0"),
+                "tile x `+1` is not valid: not a non-negative decimal integer",
+            ),
+            (
+                ("1", " 1", "0"),
+                "tile x ` 1` is not valid: not a non-negative decimal integer",
+            ),
             (
                 ("1", "99999999999999999999999", "0"),
                 "tile x `99999999999999999999999` is not valid: number too large",
             ),
-            (("99999999999", "0", "0"), "zoom 99999999999 is out of range: allowed 0..=22"),
-            (("2", "4", "0"), "tile x = 4 is out of range at zoom 2: allowed 0..=3"),
+            (
+                ("99999999999", "0", "0"),
+                "zoom 99999999999 is out of range: allowed 0..=22",
+            ),
+            (
+                ("2", "4", "0"),
+                "tile x = 4 is out of range at zoom 2: allowed 0..=3",
+            ),
         ];
         for ((z, x, y), msg) in cases {
             let e = TileCoord::parse(z, x, y).unwrap_err();

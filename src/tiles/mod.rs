@@ -18,22 +18,25 @@
 //! [`render_tile`] renders several layers into one tile and enforces the size
 //! budget by re-rendering with coarser generalization.
 //!
-//! Module map: [`math`] (tile coordinates), `geom` (transform, clip, simplify),
-//! `polygon` (validity on the grid), `encode` (MVT commands and tags),
-//! `render` (the pipeline and the size cap).
+//! Module map: [`math`] (tile coordinates), `geom` (transform, clip, simplify,
+//! integer predicates), `polygon` (validity on the grid), `encode` (MVT
+//! commands and tags), `worker` (the per-feature pipeline), `render` (layers,
+//! tiles, thresholds and the size cap).
 
 mod encode;
 mod geom;
 pub mod math;
 mod polygon;
 mod render;
+mod worker;
 
 #[cfg(test)]
 mod tests;
 
 pub use math::TileCoord;
 pub use render::{
-    LayerStats, RenderOptions, RenderedLayer, RenderedTile, render_layer, render_tile,
+    LayerStats, MIN_LINE_UNITS, MIN_POLYGON_UNITS, POINT_CELL_UNITS, POINT_THIN_BELOW_MAXZOOM,
+    RenderOptions, RenderedLayer, RenderedTile, render_layer, render_tile,
 };
 
 /// Errors of the tile module: bad tile addresses and bad render options.

@@ -92,7 +92,6 @@ impl Rings {
             (r, hole)
         })
     }
-
 }
 
 /// Reusable polygon validator (one per layer render: keeps the overlay's
@@ -307,9 +306,10 @@ fn emit_loops(pts: &[IntPoint], ends: &[usize], out: &mut Rings) {
 }
 
 fn int_bbox(r: &[IntPoint]) -> [i32; 4] {
-    r.iter().fold([i32::MAX, i32::MAX, i32::MIN, i32::MIN], |b, p| {
-        [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
-    })
+    r.iter()
+        .fold([i32::MAX, i32::MAX, i32::MIN, i32::MIN], |b, p| {
+            [b[0].min(p.x), b[1].min(p.y), b[2].max(p.x), b[3].max(p.y)]
+        })
 }
 
 /// Exact point-in-ring test: 1 inside, -1 outside, 0 on the boundary.
@@ -369,8 +369,8 @@ pub(super) fn is_simple_ring(r: &[IntPoint]) -> bool {
         let (a, b) = (at(i), at(i + 1));
         // Edges i+2 ..= n-1 (excluding the edge adjacent to i at the wrap).
         let last = if i == 0 { n - 1 } else { n };
-        for j in (i + 2)..last {
-            if segments_touch(a, b, r[j], at(j + 1)) {
+        for (j, &c) in r.iter().enumerate().take(last).skip(i + 2) {
+            if segments_touch(a, b, c, at(j + 1)) {
                 return false;
             }
         }
@@ -379,6 +379,7 @@ pub(super) fn is_simple_ring(r: &[IntPoint]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -393,7 +394,13 @@ mod tests {
         // Bow-tie.
         assert!(!is_simple_ring(&ring(&[(0, 0), (4, 4), (4, 0), (0, 4)])));
         // Spike.
-        assert!(!is_simple_ring(&ring(&[(0, 0), (4, 0), (6, 0), (4, 0), (4, 4)])));
+        assert!(!is_simple_ring(&ring(&[
+            (0, 0),
+            (4, 0),
+            (6, 0),
+            (4, 0),
+            (4, 4)
+        ])));
         assert!(!is_simple_ring(&ring(&[(0, 0), (4, 0), (2, 0), (2, 4)])));
         // Self-touching at a vertex (figure 8 through (2,2)).
         assert!(!is_simple_ring(&ring(&[
@@ -419,9 +426,10 @@ mod tests {
     #[test]
     fn overlay_resolves_bow_tie_into_two_valid_triangles() {
         let mut v = Validator::new();
-        let mut input = Rings::default();
-        input.pts = ring(&[(0, 0), (4, 4), (4, 0), (0, 4)]);
-        input.ends.push((4, false));
+        let input = Rings {
+            pts: ring(&[(0, 0), (4, 4), (4, 0), (0, 4)]),
+            ends: vec![(4, false)],
+        };
         let mut out = Rings::default();
         v.make_valid(&input, &mut out);
         assert_eq!(out.ends.len(), 2);

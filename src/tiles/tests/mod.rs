@@ -34,7 +34,15 @@ pub fn layer(id: &str, extra: &str, kind: GeomKind, features: Vec<Feature>) -> L
         ("ratio".to_string(), FieldType::Number),
         ("ok".to_string(), FieldType::Boolean),
     ];
-    Layer::build(def(id, extra), 1, "hash".into(), kind, fields, features, vec![])
+    Layer::build(
+        def(id, extra),
+        1,
+        "hash".into(),
+        kind,
+        fields,
+        features,
+        vec![],
+    )
 }
 
 pub fn feature(id: u64, g: impl Into<Geometry>) -> Feature {
@@ -181,7 +189,10 @@ pub fn check_tile(bytes: &[u8], buffer: i32) -> Vec<Vec<mvt_reader::feature::Fea
     let raw = raw_decode(bytes);
     let reader = mvt_reader::Reader::new(bytes.to_vec()).unwrap();
     let names = reader.get_layer_names().unwrap();
-    assert_eq!(names, raw.iter().map(|l| l.name.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        raw.iter().map(|l| l.name.clone()).collect::<Vec<_>>()
+    );
     let mut out = Vec::new();
     for (li, l) in raw.iter().enumerate() {
         assert_eq!(l.version, 2);
@@ -201,7 +212,11 @@ pub fn check_tile(bytes: &[u8], buffer: i32) -> Vec<Vec<mvt_reader::feature::Fea
                 }
             }
             if f.kind == 3 {
-                assert!(area2(&f.parts[0]) > 0, "feature {:?}: first ring is not exterior", f.id);
+                assert!(
+                    area2(&f.parts[0]) > 0,
+                    "feature {:?}: first ring is not exterior",
+                    f.id
+                );
                 for r in &f.parts {
                     assert_ne!(area2(r), 0, "feature {:?}: zero-area ring", f.id);
                 }
@@ -263,7 +278,14 @@ impl Rng {
 
 /// Small quadrilateral plots of `size` tile units on a jittered grid,
 /// `n` per side, starting at `origin`, spaced `step` units (all in tile units of `frame`).
-pub fn plots(frame: &Frame, n: usize, origin: f64, step: f64, size: f64, seed: u64) -> Vec<Feature> {
+pub fn plots(
+    frame: &Frame,
+    n: usize,
+    origin: f64,
+    step: f64,
+    size: f64,
+    seed: u64,
+) -> Vec<Feature> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n * n);
     for i in 0..n {
