@@ -96,14 +96,18 @@ impl CachedTile {
     }
 
     fn weight(&self) -> u32 {
-        let extra = self.gzip.get().map_or(0, |b| b.len()) + self.brotli.get().map_or(0, |b| b.len());
+        let extra =
+            self.gzip.get().map_or(0, |b| b.len()) + self.brotli.get().map_or(0, |b| b.len());
         u32::try_from(self.raw.len() * 2 + extra + 256).unwrap_or(u32::MAX)
     }
 }
 
 fn gzip(raw: &[u8]) -> Bytes {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 2), flate2::Compression::new(6));
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 2),
+        flate2::Compression::new(6),
+    );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(raw);
     Bytes::from(enc.finish().unwrap_or_default())
@@ -177,12 +181,16 @@ mod tests {
 
     #[test]
     fn compressed_forms_round_trip() {
-        let raw: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        let raw: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
         let t = CachedTile::new(raw.clone(), 1);
         let gz = t.body(Encoding::Gzip);
         let mut out = Vec::new();
         use std::io::Read;
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, raw);
         let br = t.body(Encoding::Brotli);
         let mut out2 = Vec::new();

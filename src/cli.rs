@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "tudi", version, about = "土地 tudi: vector tile and land-review server")]
+#[command(
+    name = "tudi",
+    version,
+    about = "土地 tudi: vector tile and land-review server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -56,26 +56,42 @@ impl Metrics {
         let cache_misses = Counter::default();
         let layer_memory = Family::<LayerLabel, Gauge>::default();
         let layer_features = Family::<LayerLabel, Gauge>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register("tile_size_bytes", "Size of served tiles (uncompressed)", tile_bytes.clone());
+        registry.register(
+            "tile_size_bytes",
+            "Size of served tiles (uncompressed)",
+            tile_bytes.clone(),
+        );
         registry.register(
             "tile_render_duration_seconds",
             "Time to cut and encode one tile",
             tile_render_seconds.clone(),
         );
         registry.register("tile_cache_hits", "Tile cache hits", cache_hits.clone());
-        registry.register("tile_cache_misses", "Tile cache misses", cache_misses.clone());
+        registry.register(
+            "tile_cache_misses",
+            "Tile cache misses",
+            cache_misses.clone(),
+        );
         registry.register(
             "layer_memory_bytes",
             "Approximate resident bytes per loaded layer",
             layer_memory.clone(),
         );
-        registry.register("layer_features", "Features per loaded layer", layer_features.clone());
+        registry.register(
+            "layer_features",
+            "Features per loaded layer",
+            layer_features.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -8,8 +8,7 @@ use axum::http::HeaderMap;
 fn clean_host(h: &str) -> Option<&str> {
     let ok = !h.is_empty()
         && h.len() <= 255
-        && h
-            .bytes()
+        && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
     ok.then_some(h)
 }
@@ -51,7 +50,10 @@ mod tests {
         h.insert("host", HeaderValue::from_static("127.0.0.1:3000"));
         assert_eq!(base_url(None, &h, "x"), "http://127.0.0.1:3000");
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("gis.example.cn"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("gis.example.cn"),
+        );
         assert_eq!(base_url(None, &h, "x"), "https://gis.example.cn");
         assert_eq!(base_url(Some("https://a/b/"), &h, "x"), "https://a/b");
     }
@@ -59,7 +61,10 @@ mod tests {
     #[test]
     fn forged_host_is_ignored() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-host", HeaderValue::from_static("evil\"><script>"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("evil\"><script>"),
+        );
         h.insert("host", HeaderValue::from_static("ok.example"));
         assert_eq!(base_url(None, &h, "x"), "http://ok.example");
     }

@@ -15,7 +15,11 @@ use super::state::AppState;
 
 pub async fn catalog(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
     let snap = st.registry.snapshot();
-    let base = base_url(st.config.public_url.as_deref(), &headers, "http://127.0.0.1:3000");
+    let base = base_url(
+        st.config.public_url.as_deref(),
+        &headers,
+        "http://127.0.0.1:3000",
+    );
     let mut categories: BTreeMap<&str, usize> = BTreeMap::new();
     let services: Vec<Value> = snap
         .layers

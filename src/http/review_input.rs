@@ -2,7 +2,9 @@
 //! (not only the first) and reported together as a `422`.
 
 use geo::algorithm::Validation;
-use geo::{Area, BoundingRect, Contains, CoordsIter, Intersects, LineString, MultiPolygon, Polygon};
+use geo::{
+    Area, BoundingRect, Contains, CoordsIter, Intersects, LineString, MultiPolygon, Polygon,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -53,7 +55,10 @@ pub fn parse(body: &[u8], district: Option<&MultiPolygon>) -> Result<ReviewReque
 }
 
 /// Parses an already decoded request (also used for batch features).
-pub fn parse_value(v: &Value, district: Option<&MultiPolygon>) -> Result<ReviewRequest, Vec<Problem>> {
+pub fn parse_value(
+    v: &Value,
+    district: Option<&MultiPolygon>,
+) -> Result<ReviewRequest, Vec<Problem>> {
     let mut problems = Vec::new();
     if !v.is_object() {
         return Err(vec![problem("", "the request must be a JSON object")]);
@@ -74,7 +79,10 @@ pub fn parse_value(v: &Value, district: Option<&MultiPolygon>) -> Result<ReviewR
     };
     let plot = match v.get("plot") {
         None | Some(Value::Null) => {
-            problems.push(problem("plot", "missing: a GeoJSON Polygon or MultiPolygon is required"));
+            problems.push(problem(
+                "plot",
+                "missing: a GeoJSON Polygon or MultiPolygon is required",
+            ));
             None
         }
         Some(p) => parse_plot(p, input_crs, district, &mut problems),
@@ -84,20 +92,30 @@ pub fn parse_value(v: &Value, district: Option<&MultiPolygon>) -> Result<ReviewR
     let name = str_field(applicant, "applicant.name", false, &mut problems);
     let app = v.get("application");
     if app.is_none_or(|a| !a.is_object()) {
-        problems.push(problem("application", "missing: an object with terrain_class, floors, floor_area_m2"));
+        problems.push(problem(
+            "application",
+            "missing: an object with terrain_class, floors, floor_area_m2",
+        ));
     }
     let terrain_class = str_field(app, "application.terrain_class", true, &mut problems);
     if !terrain_class.is_empty() && !TERRAIN_CLASSES.contains(&terrain_class.as_str()) {
         problems.push(problem(
             "application.terrain_class",
-            format!("`{}` is not one of {}", truncate(&terrain_class), TERRAIN_CLASSES.join(", ")),
+            format!(
+                "`{}` is not one of {}",
+                truncate(&terrain_class),
+                TERRAIN_CLASSES.join(", ")
+            ),
         ));
     }
     let floors = match app.and_then(|a| a.get("floors")) {
         Some(Value::Number(n)) => match n.as_u64() {
             Some(f) if (1..=100).contains(&f) => f as u32,
             _ => {
-                problems.push(problem("application.floors", "must be a whole number from 1 to 100"));
+                problems.push(problem(
+                    "application.floors",
+                    "must be a whole number from 1 to 100",
+                ));
                 0
             }
         },
@@ -106,14 +124,23 @@ pub fn parse_value(v: &Value, district: Option<&MultiPolygon>) -> Result<ReviewR
             0
         }
     };
-    let floor_area_m2 = match app.and_then(|a| a.get("floor_area_m2")).and_then(Value::as_f64) {
+    let floor_area_m2 = match app
+        .and_then(|a| a.get("floor_area_m2"))
+        .and_then(Value::as_f64)
+    {
         Some(a) if a.is_finite() && (0.0..1.0e6).contains(&a) => a,
         Some(_) => {
-            problems.push(problem("application.floor_area_m2", "must be between 0 and 1,000,000"));
+            problems.push(problem(
+                "application.floor_area_m2",
+                "must be between 0 and 1,000,000",
+            ));
             0.0
         }
         None => {
-            problems.push(problem("application.floor_area_m2", "missing or not a number"));
+            problems.push(problem(
+                "application.floor_area_m2",
+                "missing or not a number",
+            ));
             0.0
         }
     };
@@ -121,7 +148,10 @@ pub fn parse_value(v: &Value, district: Option<&MultiPolygon>) -> Result<ReviewR
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => Some(s.clone()),
         Some(_) => {
-            problems.push(problem("application.replaces_parcel", "must be null or a parcel code (zddm)"));
+            problems.push(problem(
+                "application.replaces_parcel",
+                "must be null or a parcel code (zddm)",
+            ));
             None
         }
     };
@@ -144,12 +174,20 @@ fn truncate(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
-fn str_field(obj: Option<&Value>, path: &str, required: bool, problems: &mut Vec<Problem>) -> String {
+fn str_field(
+    obj: Option<&Value>,
+    path: &str,
+    required: bool,
+    problems: &mut Vec<Problem>,
+) -> String {
     let key = path.rsplit('.').next().unwrap_or(path);
     match obj.and_then(|o| o.get(key)) {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => s.clone(),
         Some(Value::String(_)) if required => {
-            problems.push(problem(path, "must be a non-empty string of at most 200 bytes"));
+            problems.push(problem(
+                path,
+                "must be a non-empty string of at most 200 bytes",
+            ));
             String::new()
         }
         None | Some(Value::Null) if required => {
@@ -200,11 +238,17 @@ fn parse_plot(
             out
         }
         ("", _) => {
-            problems.push(problem("plot.type", "missing: expected Polygon or MultiPolygon"));
+            problems.push(problem(
+                "plot.type",
+                "missing: expected Polygon or MultiPolygon",
+            ));
             return None;
         }
         (k, _) if k != "Polygon" && k != "MultiPolygon" => {
-            problems.push(problem("plot.type", format!("`{}` is not a Polygon or MultiPolygon", truncate(k))));
+            problems.push(problem(
+                "plot.type",
+                format!("`{}` is not a Polygon or MultiPolygon", truncate(k)),
+            ));
             return None;
         }
         _ => {
@@ -243,10 +287,16 @@ fn parse_plot(
             _ => return None,
         };
     }
-    if let Some(bad) = mp.coords_iter().find(|c| c.x.abs() > 180.0 || c.y.abs() > 90.0) {
+    if let Some(bad) = mp
+        .coords_iter()
+        .find(|c| c.x.abs() > 180.0 || c.y.abs() > 90.0)
+    {
         problems.push(problem(
             "plot.coordinates",
-            format!("({}, {}) is not a longitude/latitude (set \"crs\" for projected input)", bad.x, bad.y),
+            format!(
+                "({}, {}) is not a longitude/latitude (set \"crs\" for projected input)",
+                bad.x, bad.y
+            ),
         ));
         return None;
     }
@@ -261,14 +311,18 @@ fn parse_plot(
         let inside = errors.is_empty() && d.contains(&mp);
         if !inside {
             if d.intersects(&mp) {
-                problems.push(problem("plot", "the plot extends outside the district boundary"));
+                problems.push(problem(
+                    "plot",
+                    "the plot extends outside the district boundary",
+                ));
             } else {
                 let c = mp.bounding_rect().map(|r| r.center());
                 problems.push(problem(
                     "plot",
                     format!(
                         "the plot lies outside the district{}",
-                        c.map(|c| format!(" (near {:.5}, {:.5})", c.x, c.y)).unwrap_or_default()
+                        c.map(|c| format!(" (near {:.5}, {:.5})", c.x, c.y))
+                            .unwrap_or_default()
                     ),
                 ));
             }
@@ -284,26 +338,39 @@ fn parse_polygon(v: &Value, count: &mut usize) -> Result<Polygon, String> {
     }
     let mut out: Vec<LineString> = Vec::with_capacity(rings.len());
     for (ri, ring) in rings.iter().enumerate() {
-        let pts = ring.as_array().ok_or(format!("ring {ri} is not an array"))?;
+        let pts = ring
+            .as_array()
+            .ok_or(format!("ring {ri} is not an array"))?;
         *count += pts.len();
         if *count > MAX_PLOT_VERTICES {
             return Err(format!("more than the cap of {MAX_PLOT_VERTICES} vertices"));
         }
         let mut coords = Vec::with_capacity(pts.len());
         for (pi, p) in pts.iter().enumerate() {
-            let xy = p.as_array().ok_or(format!("ring {ri} position {pi} is not an array"))?;
+            let xy = p
+                .as_array()
+                .ok_or(format!("ring {ri} position {pi} is not an array"))?;
             let x = xy.first().and_then(Value::as_f64);
             let y = xy.get(1).and_then(Value::as_f64);
             match (x, y) {
                 (Some(x), Some(y)) if x.is_finite() && y.is_finite() => coords.push((x, y)),
-                _ => return Err(format!("ring {ri} position {pi} is not a pair of finite numbers")),
+                _ => {
+                    return Err(format!(
+                        "ring {ri} position {pi} is not a pair of finite numbers"
+                    ));
+                }
             }
         }
         if coords.len() < 4 {
-            return Err(format!("ring {ri} has {} positions: a closed ring needs at least 4", coords.len()));
+            return Err(format!(
+                "ring {ri} has {} positions: a closed ring needs at least 4",
+                coords.len()
+            ));
         }
         if coords.first() != coords.last() {
-            return Err(format!("ring {ri} is not closed (first and last positions differ)"));
+            return Err(format!(
+                "ring {ri} is not closed (first and last positions differ)"
+            ));
         }
         out.push(LineString::from(coords));
     }
@@ -338,7 +405,13 @@ mod tests {
                        "applicant": {}, "application": {"terrain_class": "moon", "floors": 0}});
         let p = parse_value(&v, None).expect_err("bad");
         let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
-        for f in ["plot.type", "applicant.household_id", "application.terrain_class", "application.floors", "application.floor_area_m2"] {
+        for f in [
+            "plot.type",
+            "applicant.household_id",
+            "application.terrain_class",
+            "application.floors",
+            "application.floor_area_m2",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }
@@ -347,7 +420,10 @@ mod tests {
     fn bow_tie_zero_area_unclosed_and_projected_input() {
         let bow = json!({"type": "Polygon", "coordinates": [[[113.0, 23.0], [113.001, 23.001], [113.001, 23.0], [113.0, 23.001], [113.0, 23.0]]]});
         let p = parse_value(&req(bow), None).expect_err("bow tie");
-        assert!(p.iter().any(|p| p.message.contains("invalid polygon")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.message.contains("invalid polygon")),
+            "{p:?}"
+        );
         let flat = json!({"type": "Polygon", "coordinates": [[[113.0, 23.0], [113.001, 23.0], [113.002, 23.0], [113.0, 23.0]]]});
         assert!(parse_value(&req(flat), None).is_err());
         let open = json!({"type": "Polygon", "coordinates": [[[113.0, 23.0], [113.001, 23.0], [113.001, 23.001], [113.0, 23.001]]]});
@@ -357,7 +433,10 @@ mod tests {
         gk["crs"] = json!("EPSG:4547");
         let r = parse_value(&gk, None).expect("projected input");
         let c = r.plot.bounding_rect().expect("bbox").center();
-        assert!((c.x - 114.0).abs() < 0.01 && (c.y - 23.0).abs() < 0.05, "{c:?}");
+        assert!(
+            (c.x - 114.0).abs() < 0.01 && (c.y - 23.0).abs() < 0.05,
+            "{c:?}"
+        );
         let mut bad = req(square(500_000.0, 2_545_000.0, 9.0));
         bad["crs"] = json!("EPSG:3857");
         assert!(parse_value(&bad, None).is_err());
@@ -372,14 +451,27 @@ mod tests {
                 json!([113.0 + 0.001 * a.cos(), 23.0 + 0.001 * a.sin()])
             })
             .collect();
-        let p = parse_value(&req(json!({"type": "Polygon", "coordinates": [ring]})), None).expect_err("cap");
+        let p = parse_value(
+            &req(json!({"type": "Polygon", "coordinates": [ring]})),
+            None,
+        )
+        .expect_err("cap");
         assert!(p.iter().any(|p| p.message.contains("cap")), "{p:?}");
         let district = MultiPolygon::new(vec![Polygon::new(
-            LineString::from(vec![(112.0, 22.0), (114.0, 22.0), (114.0, 24.0), (112.0, 22.0)]),
+            LineString::from(vec![
+                (112.0, 22.0),
+                (114.0, 22.0),
+                (114.0, 24.0),
+                (112.0, 22.0),
+            ]),
             vec![],
         )]);
-        let p = parse_value(&req(square(100.0, 10.0, 0.001)), Some(&district)).expect_err("outside");
-        assert!(p.iter().any(|p| p.message.contains("outside the district")), "{p:?}");
+        let p =
+            parse_value(&req(square(100.0, 10.0, 0.001)), Some(&district)).expect_err("outside");
+        assert!(
+            p.iter().any(|p| p.message.contains("outside the district")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
@@ -60,10 +60,7 @@ pub fn resolve_layers(
                 )));
             }
             None => {
-                return Err(ApiError::NotFound(format!(
-                    "no layer `{}`",
-                    truncate(id)
-                )));
+                return Err(ApiError::NotFound(format!("no layer `{}`", truncate(id))));
             }
         }
     }
@@ -105,7 +102,11 @@ pub fn negotiate(headers: &HeaderMap) -> Encoding {
         let mut it = part.split(';');
         let name = it.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = it
-            .find_map(|p| p.trim().strip_prefix("q=").map(|q| q.trim().parse::<f32>().unwrap_or(0.0)))
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+            })
             .unwrap_or(1.0);
         if q <= 0.0 {
             continue;
@@ -231,7 +232,11 @@ pub async fn tilejson(
 ) -> Result<Json<Json_>, ApiError> {
     let snap = st.registry.snapshot();
     let layers = resolve_layers(&st, &snap, &ids)?;
-    let base = base_url(st.config.public_url.as_deref(), &headers, "http://127.0.0.1:3000");
+    let base = base_url(
+        st.config.public_url.as_deref(),
+        &headers,
+        "http://127.0.0.1:3000",
+    );
     let id_path = layers
         .iter()
         .map(|l| l.def.id.as_str())
@@ -240,7 +245,12 @@ pub async fn tilejson(
     let tag = composite_tag(&layers);
     let minzoom = layers.iter().map(|l| l.def.minzoom).min().unwrap_or(0);
     let maxzoom = layers.iter().map(|l| l.def.maxzoom).max().unwrap_or(20);
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for l in &layers {
         b[0] = b[0].min(l.bounds[0]);
         b[1] = b[1].min(l.bounds[1]);
@@ -299,20 +309,35 @@ mod tests {
     fn accept_encoding_negotiation() {
         let mut h = HeaderMap::new();
         assert_eq!(negotiate(&h), Encoding::Identity);
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate"),
+        );
         assert_eq!(negotiate(&h), Encoding::Gzip);
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, br;q=0.5"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br;q=0.5"),
+        );
         assert_eq!(negotiate(&h), Encoding::Brotli);
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br;q=0, gzip"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br;q=0, gzip"),
+        );
         assert_eq!(negotiate(&h), Encoding::Gzip);
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         assert_eq!(negotiate(&h), Encoding::Identity);
     }
 
     #[test]
     fn if_none_match_lists() {
         let mut h = HeaderMap::new();
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", W/\"b\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b\""),
+        );
         assert!(etag_matches(&h, "\"b\""));
         assert!(!etag_matches(&h, "\"c\""));
     }

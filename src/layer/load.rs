@@ -190,17 +190,19 @@ fn geographic_pair(declared: i32, configured: Crs) -> bool {
     configured.is_geographic() && (declared == 4326 || declared == 4490)
 }
 
+/// The result of loading one layer.
+pub type LoadResult = Result<(Layer, LoadReport), LoadError>;
+
 /// Loads many layers on `threads` worker threads; results come back in the
 /// order of `defs`. `progress` is called after each layer with (done, total).
 pub fn load_all(
     defs: &[LayerDef],
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Result<(Layer, LoadReport), LoadError>> {
+) -> Vec<LoadResult> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<(Layer, LoadReport), LoadError>>>> =
-        defs.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<LoadResult>>> = defs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..threads.max(1).min(defs.len().max(1)) {
             s.spawn(|| {

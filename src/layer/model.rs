@@ -177,13 +177,19 @@ impl Layer {
     }
 
     pub fn field_index(&self, name: &str) -> Option<u16> {
-        self.fields.iter().position(|(n, _)| n == name).map(|i| i as u16)
+        self.fields
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| i as u16)
     }
 
     /// Number of stored vertices.
     pub fn vertex_count(&self) -> usize {
         use geo::CoordsIter;
-        self.features.iter().map(|f| f.geometry.coords_count()).sum()
+        self.features
+            .iter()
+            .map(|f| f.geometry.coords_count())
+            .sum()
     }
 
     /// Approximate resident bytes of this layer (geometry, attributes, index).
@@ -202,7 +208,12 @@ impl Layer {
 }
 
 fn mercator_bounds_to_lonlat(features: &[Feature]) -> [f64; 4] {
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for f in features {
         b[0] = b[0].min(f.bbox.min().x);
         b[1] = b[1].min(f.bbox.min().y);

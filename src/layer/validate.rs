@@ -27,7 +27,10 @@ pub enum Checked {
 
 /// Checks one geometry and, if `repair` is set, repairs what can be repaired.
 pub fn check(g: Geometry, expected: Option<GeomKind>, repair: bool) -> Checked {
-    if let Some(bad) = g.coords_iter().find(|c| !c.x.is_finite() || !c.y.is_finite()) {
+    if let Some(bad) = g
+        .coords_iter()
+        .find(|c| !c.x.is_finite() || !c.y.is_finite())
+    {
         return Checked::Invalid {
             reason: format!("non-finite coordinate ({}, {})", bad.x, bad.y),
         };

@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn canonical_sorts_keys_at_every_level() {
         let a = json!({"b": 1, "a": {"d": [1, {"z": 1, "y": 2}], "c": "x"}});
-        assert_eq!(canonical(&a), r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#);
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}"#
+        );
     }
 
     #[test]
@@ -187,7 +190,13 @@ mod tests {
         c[2].body["outcome"] = json!("fail");
         let r = verify(c);
         assert!(!r.ok);
-        assert_eq!(r.problems, vec![Problem::Edited { seq: 3, id: "r3".into() }]);
+        assert_eq!(
+            r.problems,
+            vec![Problem::Edited {
+                seq: 3,
+                id: "r3".into()
+            }]
+        );
     }
 
     #[test]
@@ -201,7 +210,10 @@ mod tests {
             to_seq: 2,
             next_id: "r3".into()
         }));
-        assert!(r.problems.contains(&Problem::BrokenLink { seq: 3, id: "r3".into() }));
+        assert!(r.problems.contains(&Problem::BrokenLink {
+            seq: 3,
+            id: "r3".into()
+        }));
     }
 
     #[test]
@@ -213,7 +225,11 @@ mod tests {
         c[2] = AuditEntry { seq: 3, ..b2 };
         let r = verify(c);
         assert!(!r.ok);
-        assert!(r.problems.iter().any(|p| matches!(p, Problem::BrokenLink { seq: 2, .. })));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| matches!(p, Problem::BrokenLink { seq: 2, .. }))
+        );
     }
 
     #[test]

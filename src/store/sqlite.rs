@@ -263,10 +263,21 @@ mod tests {
             [],
         )
         .expect("edit");
-        raw.execute("DELETE FROM audit WHERE seq = 8", []).expect("delete");
+        raw.execute("DELETE FROM audit WHERE seq = 8", [])
+            .expect("delete");
         let r = s.verify().expect("verify");
         assert!(!r.ok);
-        assert!(r.problems.contains(&Problem::Edited { seq: 5, id: "r4".into() }));
-        assert!(r.problems.iter().any(|p| matches!(p, Problem::Missing { from_seq: 8, to_seq: 8, .. })));
+        assert!(r.problems.contains(&Problem::Edited {
+            seq: 5,
+            id: "r4".into()
+        }));
+        assert!(r.problems.iter().any(|p| matches!(
+            p,
+            Problem::Missing {
+                from_seq: 8,
+                to_seq: 8,
+                ..
+            }
+        )));
     }
 }

@@ -32,8 +32,14 @@ fn refuses(toml: &str, needles: &[&str]) {
 fn bad_layer_definitions_stop_startup() {
     let base = "id = \"a\"\ntitle = \"A\"\ncategory = \"c\"\nsource = \"d.geojson\"\ncrs = \"EPSG:4326\"\n";
     refuses(&format!("{base}colour = \"red\"\n"), &["colour"]);
-    refuses(&base.replace("d.geojson", "missing.geojson"), &["source", "missing.geojson"]);
-    refuses(&base.replace("EPSG:4326", "EPSG:3857"), &["crs", "EPSG:3857"]);
+    refuses(
+        &base.replace("d.geojson", "missing.geojson"),
+        &["source", "missing.geojson"],
+    );
+    refuses(
+        &base.replace("EPSG:4326", "EPSG:3857"),
+        &["crs", "EPSG:3857"],
+    );
     refuses(&base.replace("EPSG:4326", "ugh"), &["crs", "ugh"]);
     refuses(&format!("{base}maxzoom = 30\n"), &["maxzoom", "30"]);
     refuses(&format!("{base}minzoom = 12\nmaxzoom = 10\n"), &["minzoom"]);

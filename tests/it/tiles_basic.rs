@@ -29,7 +29,10 @@ async fn tile_decodes_with_independent_reader() {
     let props = f.properties.as_ref().expect("props");
     use mvt_reader::feature::Value;
     assert_eq!(props.get("code"), Some(&Value::String("P003".into())));
-    assert!(matches!(props.get("n"), Some(Value::Int(3) | Value::SInt(3) | Value::UInt(3))));
+    assert!(matches!(
+        props.get("n"),
+        Some(Value::Int(3) | Value::SInt(3) | Value::UInt(3))
+    ));
     assert!(matches!(props.get("ok"), Some(Value::Bool(false))));
 }
 
@@ -48,7 +51,10 @@ async fn gzip_brotli_etag_and_304() {
     let client = reqwest::Client::new();
     let plain = client.get(&url).send().await.expect("get");
     let etag = plain.headers()["etag"].to_str().expect("etag").to_string();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong etag: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong etag: {etag}"
+    );
     let raw = plain.bytes().await.expect("raw");
 
     let gz = client
@@ -143,7 +149,11 @@ async fn tilejson_describes_layer_and_versioned_url_is_immutable() {
 async fn composite_has_one_layer_per_source_and_collapses_duplicates() {
     let s = tiny_server();
     let (z, x, y) = tile_of(113.102, 23.00005, 12);
-    let one = get(&format!("{}/tiles/squares,pts,squares,pts/{z}/{x}/{y}", s.base)).await;
+    let one = get(&format!(
+        "{}/tiles/squares,pts,squares,pts/{z}/{x}/{y}",
+        s.base
+    ))
+    .await;
     assert_eq!(one.status(), 200);
     let bytes = one.bytes().await.expect("body");
     let names = decode(&bytes).get_layer_names().expect("names");
