@@ -2,3 +2,4 @@ mod binary;
 mod http_errors;
 mod support;
 mod tiles_basic;
+mod tiles_fixtures;

@@ -1,7 +1,6 @@
 //! Test support: start a real server on port 0, build tiny layer folders,
 //! decode tiles with an independent MVT decoder (`mvt-reader`).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -10,7 +9,6 @@ use tudi::layer::Registry;
 
 pub struct Server {
     pub base: String,
-    pub addr: SocketAddr,
 }
 
 /// Starts a server for the layer folder on its own runtime thread; it lives
@@ -45,7 +43,6 @@ pub fn start(layers_dir: &Path, config: ServerConfig) -> Server {
     let addr = rx.recv().expect("server started");
     Server {
         base: format!("http://{addr}"),
-        addr,
     }
 }
 
