@@ -25,6 +25,27 @@ pub enum Command {
         #[arg(long, default_value = "layers")]
         layers: PathBuf,
     },
+    /// Review every plot of a GeoJSON FeatureCollection offline (applicant
+    /// and application in each feature's properties); verdicts go to the
+    /// audit trail and, as NDJSON, to `--out`.
+    Review {
+        /// The FeatureCollection of proposed plots.
+        plots: PathBuf,
+        /// Where to write the verdicts (NDJSON).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "layers")]
+        layers: PathBuf,
+        #[arg(long, default_value = "rules/homestead.toml")]
+        rules: PathBuf,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// The audit trail of review verdicts.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Generate the synthetic district (deterministic from the seed).
     Fixtures {
         #[arg(long, value_enum, default_value_t = ScaleArg::Small)]
@@ -37,6 +58,15 @@ pub enum Command {
         /// Folder for the layer definitions (default: OUT/layers).
         #[arg(long)]
         layers_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; prints a JSON report and exits 1 if broken.
+    Verify {
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -58,6 +88,12 @@ pub struct ServeArgs {
     /// does not send X-Forwarded-Host.
     #[arg(long, env = "TUDI_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Review rule set.
+    #[arg(long, default_value = "rules/homestead.toml")]
+    pub rules: PathBuf,
+    /// Folder for the embedded store (audit trail), created if missing.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
     /// Tile cache budget in MiB (0 disables the cache).
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,

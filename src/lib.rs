@@ -10,5 +10,8 @@ pub mod fixtures;
 pub mod http;
 pub mod layer;
 pub mod metrics;
+pub mod offline;
+pub mod report;
+pub mod review;
 pub mod store;
 pub mod tiles;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tudi::cli::{Cli, Command, ScaleArg, ServeArgs};
+use tudi::cli::{AuditCommand, Cli, Command, ScaleArg, ServeArgs};
 use tudi::http::{self, AppState, ServerConfig};
 use tudi::layer::{self, Registry};
 
@@ -20,6 +20,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Check { layers } => check(&layers),
+        Command::Review {
+            plots,
+            out,
+            layers,
+            rules,
+            data_dir,
+        } => tudi::offline::review_file(&plots, &out, &layers, &rules, &data_dir),
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir },
+        } => tudi::offline::audit_verify(&data_dir),
         Command::Fixtures {
             scale,
             seed,
@@ -38,6 +48,8 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let defs = layer::config::read_dir(&args.layers)?;
+    let rules = Arc::new(tudi::offline::load_rules(&args.rules, &defs)?);
+    let store = Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?);
     let mut config = ServerConfig {
         public_url: args.public_url,
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -53,7 +65,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
         let addr = listener.local_addr()?;
         let registry = Arc::new(Registry::default());
-        let state = Arc::new(AppState::new(registry, defs.clone(), config));
+        let state = Arc::new(AppState::new(registry, defs.clone(), config).with_review(rules, store));
         tracing::info!("tudi listening on http://{addr} ({} layers configured)", defs.len());
         let loader_state = state.clone();
         let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Vec<String>>();

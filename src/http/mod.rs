@@ -5,7 +5,7 @@ pub mod base_url;
 pub mod catalog;
 pub mod error;
 pub mod ops;
-pub mod review_input;
+pub mod reviews;
 pub mod state;
 pub mod tiles;
 
@@ -17,7 +17,8 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -41,6 +42,18 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/catalog", get(catalog::catalog))
         .route("/tiles/{ids}", get(tiles::tilejson))
         .route("/tiles/{ids}/{z}/{x}/{y}", get(tiles::tile))
+        .route(
+            "/api/reviews",
+            post(reviews::create).layer(DefaultBodyLimit::max(state.config.max_review_bytes)),
+        )
+        .route(
+            "/api/reviews/batch",
+            post(reviews::batch).layer(DefaultBodyLimit::max(state.config.max_batch_bytes)),
+        )
+        .route("/api/reviews/{id}", get(reviews::get_one))
+        .route("/api/reviews/{id}/report", get(reviews::report))
+        .route("/api/reviews/{id}/rerun", post(reviews::rerun))
+        .route("/api/audit/verify", get(reviews::verify))
         .fallback(not_found)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), track))

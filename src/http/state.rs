@@ -9,6 +9,8 @@ use std::time::Instant;
 use crate::cache::TileCache;
 use crate::layer::{LayerDef, Registry};
 use crate::metrics::Metrics;
+use crate::review::RuleSet;
+use crate::store::SqliteStore;
 use crate::tiles::RenderOptions;
 
 /// Server settings (from the command line).
@@ -25,6 +27,10 @@ pub struct ServerConfig {
     pub max_composite: usize,
     /// `max-age` for tile URLs without the current version tag.
     pub tile_max_age: u32,
+    /// Largest single review request body, bytes.
+    pub max_review_bytes: usize,
+    /// Largest batch review request body, bytes.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +41,8 @@ impl Default for ServerConfig {
             cache_bytes: 256 * 1024 * 1024,
             max_composite: 32,
             tile_max_age: 60,
+            max_review_bytes: 1024 * 1024,
+            max_batch_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -63,6 +71,16 @@ pub struct AppState {
     pub config: ServerConfig,
     pub progress: LoadProgress,
     pub started: Instant,
+    /// The review rule set and the audit store (absent: reviews answer 503).
+    pub review: Option<ReviewService>,
+    /// District boundary in lon/lat, cached per boundary-layer version tag.
+    pub district: std::sync::Mutex<Option<(String, Arc<geo::MultiPolygon>)>>,
+}
+
+/// What the review endpoints need.
+pub struct ReviewService {
+    pub rules: Arc<RuleSet>,
+    pub store: Arc<SqliteStore>,
 }
 
 impl AppState {
@@ -77,7 +95,33 @@ impl AppState {
             config,
             progress,
             started: Instant::now(),
+            review: None,
+            district: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Adds the review service.
+    pub fn with_review(mut self, rules: Arc<RuleSet>, store: Arc<SqliteStore>) -> AppState {
+        self.review = Some(ReviewService { rules, store });
+        self
+    }
+
+    /// The district boundary (lon/lat) of the current snapshot, if loaded.
+    pub fn district(&self, snap: &crate::layer::registry::Snapshot) -> Option<Arc<geo::MultiPolygon>> {
+        let layer = snap.get(crate::review::run::DISTRICT_LAYER)?;
+        let tag = layer.version_tag();
+        let mut guard = match self.district.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((t, d)) = guard.as_ref()
+            && *t == tag
+        {
+            return Some(d.clone());
+        }
+        let d = Arc::new(crate::review::run::district_lonlat(snap)?);
+        *guard = Some((tag, d.clone()));
+        Some(d)
     }
 
     /// Whether `id` is configured (loaded or not).

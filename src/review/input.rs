@@ -8,6 +8,7 @@ use geo::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::verdict::{Applicant, Application, ReviewInput};
 use crate::crs::{AxisOrder, Crs, Transformer};
 
 /// Most vertices a plot may have.
@@ -27,18 +28,11 @@ fn problem(field: &str, message: impl Into<String>) -> Problem {
     }
 }
 
-/// A checked review request.
+/// A checked review request: the engine's input plus the CRS it came in.
 #[derive(Debug, Clone)]
 pub struct ReviewRequest {
-    /// The plot in lon/lat degrees.
-    pub plot: MultiPolygon,
+    pub input: ReviewInput,
     pub input_crs: Crs,
-    pub household_id: String,
-    pub name: String,
-    pub terrain_class: String,
-    pub floors: u32,
-    pub floor_area_m2: f64,
-    pub replaces_parcel: Option<String>,
 }
 
 /// Accepted terrain classes (GUIDE section 2, area caps).
@@ -157,14 +151,17 @@ pub fn parse_value(
     };
     match (plot, problems.is_empty()) {
         (Some(plot), true) => Ok(ReviewRequest {
-            plot,
+            input: ReviewInput {
+                plot,
+                applicant: Applicant { household_id, name },
+                application: Application {
+                    terrain_class,
+                    floors,
+                    floor_area_m2,
+                    replaces_parcel,
+                },
+            },
             input_crs,
-            household_id,
-            name,
-            terrain_class,
-            floors,
-            floor_area_m2,
-            replaces_parcel,
         }),
         _ => Err(problems),
     }
@@ -395,8 +392,8 @@ mod tests {
     #[test]
     fn good_request_parses() {
         let r = parse_value(&req(square(113.0, 23.0, 0.0001)), None).expect("ok");
-        assert_eq!(r.household_id, "H1");
-        assert_eq!(r.floors, 3);
+        assert_eq!(r.input.applicant.household_id, "H1");
+        assert_eq!(r.input.application.floors, 3);
     }
 
     #[test]
@@ -432,7 +429,7 @@ mod tests {
         let mut gk = req(square(500_000.0, 2_545_000.0, 9.0));
         gk["crs"] = json!("EPSG:4547");
         let r = parse_value(&gk, None).expect("projected input");
-        let c = r.plot.bounding_rect().expect("bbox").center();
+        let c = r.input.plot.bounding_rect().expect("bbox").center();
         assert!(
             (c.x - 114.0).abs() < 0.01 && (c.y - 23.0).abs() < 0.05,
             "{c:?}"
