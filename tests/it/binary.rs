@@ -93,3 +93,80 @@ fn sigterm_shuts_down_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Starts `tudi serve` on a free port over the bundled fixtures; returns the
+/// child and its base URL once it is ready.
+fn serve_fixtures(data: &std::path::Path) -> (std::process::Child, String) {
+    let repo = super::support::repo();
+    let mut child = tudi()
+        .current_dir(&repo)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on ".len()..];
+            base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if line.contains("ready") {
+            break;
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, base.expect("listening line"))
+}
+
+#[tokio::test]
+async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
+    let data = tempfile::tempdir().expect("tmp");
+    let (mut child, base) = serve_fixtures(data.path());
+    let text = std::fs::read_to_string(super::support::repo().join("fixtures/small/applications.geojson"))
+        .expect("fixture");
+    let fc: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let one = fc["features"].as_array().expect("features").clone();
+    let many: Vec<serde_json::Value> = (0..40).flat_map(|_| one.clone()).collect();
+    let body = serde_json::json!({"type": "FeatureCollection", "features": many}).to_string();
+    let mut resp = reqwest::Client::new()
+        .post(format!("{base}/api/reviews/batch"))
+        .body(body)
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(resp.status(), 200);
+    let mut acked: Vec<String> = Vec::new();
+    let mut buf = String::new();
+    while acked.len() < 300 {
+        let Some(chunk) = resp.chunk().await.expect("chunk") else { break };
+        buf.push_str(std::str::from_utf8(&chunk).expect("utf8"));
+        while let Some(nl) = buf.find('\n') {
+            let line: String = buf.drain(..=nl).collect();
+            let v: serde_json::Value = serde_json::from_str(line.trim()).expect("line");
+            if let Some(id) = v["id"].as_str() {
+                acked.push(id.to_string());
+            }
+        }
+    }
+    assert!(acked.len() >= 300, "only {} verdicts streamed", acked.len());
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    drop(resp);
+
+    let out = tudi()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("verify");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let store = tudi::store::SqliteStore::open(data.path()).expect("store");
+    for id in &acked {
+        assert!(store.get(id).expect("get").is_some(), "acknowledged verdict {id} lost");
+    }
+    assert!(store.verify().expect("verify").ok);
+}

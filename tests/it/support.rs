@@ -14,6 +14,15 @@ pub struct Server {
 /// Starts a server for the layer folder on its own runtime thread; it lives
 /// until the test process exits.
 pub fn start(layers_dir: &Path, config: ServerConfig) -> Server {
+    start_with(layers_dir, config, None)
+}
+
+/// Like [`start`], with the review service (rule file, data folder).
+pub fn start_with(
+    layers_dir: &Path,
+    config: ServerConfig,
+    review: Option<(PathBuf, PathBuf)>,
+) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = layers_dir.to_path_buf();
     std::thread::spawn(move || {
@@ -24,11 +33,13 @@ pub fn start(layers_dir: &Path, config: ServerConfig) -> Server {
             .expect("runtime");
         rt.block_on(async move {
             let defs = tudi::layer::config::read_dir(&dir).expect("layer definitions");
-            let state = Arc::new(AppState::new(
-                Arc::new(Registry::default()),
-                defs.clone(),
-                config,
-            ));
+            let mut state = AppState::new(Arc::new(Registry::default()), defs.clone(), config);
+            if let Some((rules, data)) = review {
+                let rules = tudi::offline::load_rules(&rules, &defs).expect("rules");
+                let store = tudi::store::SqliteStore::open(&data).expect("store");
+                state = state.with_review(Arc::new(rules), Arc::new(store));
+            }
+            let state = Arc::new(state);
             let errors = http::load_layers(state.clone(), defs).await;
             assert!(errors.is_empty(), "load errors: {errors:?}");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -53,7 +64,15 @@ pub fn repo() -> PathBuf {
 /// The server over the bundled fixtures (`layers/`), shared by tests.
 pub fn fixtures_server() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| start(&repo().join("layers"), ServerConfig::default()))
+    static D: OnceLock<tempfile::TempDir> = OnceLock::new();
+    S.get_or_init(|| {
+        let data = D.get_or_init(|| tempfile::tempdir().expect("tmp"));
+        start_with(
+            &repo().join("layers"),
+            ServerConfig::default(),
+            Some((repo().join("rules/homestead.toml"), data.path().to_path_buf())),
+        )
+    })
 }
 
 /// A folder with the given `(file name, contents)` pairs.
