@@ -91,6 +91,9 @@ pub struct ServeArgs {
     /// Review rule set.
     #[arg(long, default_value = "rules/homestead.toml")]
     pub rules: PathBuf,
+    /// Serve tiles only: no review endpoints, no rule set, no store.
+    #[arg(long)]
+    pub no_review: bool,
     /// Folder for the embedded store (audit trail), created if missing.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,

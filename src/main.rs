@@ -48,8 +48,13 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let defs = layer::config::read_dir(&args.layers)?;
-    let rules = Arc::new(tudi::offline::load_rules(&args.rules, &defs)?);
-    let store = Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?);
+    let review = if args.no_review {
+        None
+    } else {
+        let rules = Arc::new(tudi::offline::load_rules(&args.rules, &defs)?);
+        let store = Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?);
+        Some((rules, store))
+    };
     let mut config = ServerConfig {
         public_url: args.public_url,
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -65,7 +70,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
         let addr = listener.local_addr()?;
         let registry = Arc::new(Registry::default());
-        let state = Arc::new(AppState::new(registry, defs.clone(), config).with_review(rules, store));
+        let mut state = AppState::new(registry, defs.clone(), config);
+        if let Some((rules, store)) = review {
+            state = state.with_review(rules, store);
+        }
+        let state = Arc::new(state);
         tracing::info!("tudi listening on http://{addr} ({} layers configured)", defs.len());
         let loader_state = state.clone();
         let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Vec<String>>();

@@ -57,7 +57,7 @@ fn sigterm_shuts_down_gracefully() {
         ),
     ]);
     let mut child = tudi()
-        .args(["serve", "--bind", "127.0.0.1:0", "--layers"])
+        .args(["serve", "--no-review", "--bind", "127.0.0.1:0", "--layers"])
         .arg(dir.path())
         .stderr(Stdio::piped())
         .spawn()
@@ -96,7 +96,17 @@ fn sigterm_shuts_down_gracefully() {
 
 /// Starts `tudi serve` on a free port over the bundled fixtures; returns the
 /// child and its base URL once it is ready.
-fn serve_fixtures(data: &std::path::Path) -> (std::process::Child, String) {
+/// Kills the child when dropped, so a failing test leaves no server behind.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_fixtures(data: &std::path::Path) -> (Guard, String) {
     let repo = super::support::repo();
     let mut child = tudi()
         .current_dir(&repo)
@@ -120,13 +130,13 @@ fn serve_fixtures(data: &std::path::Path) -> (std::process::Child, String) {
     }
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, base.expect("listening line"))
+    (Guard(child), base.expect("listening line"))
 }
 
 #[tokio::test]
 async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     let data = tempfile::tempdir().expect("tmp");
-    let (mut child, base) = serve_fixtures(data.path());
+    let (mut guard, base) = serve_fixtures(data.path());
     let text = std::fs::read_to_string(super::support::repo().join("fixtures/small/applications.geojson"))
         .expect("fixture");
     let fc: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -141,21 +151,21 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
         .expect("batch");
     assert_eq!(resp.status(), 200);
     let mut acked: Vec<String> = Vec::new();
-    let mut buf = String::new();
+    let mut buf: Vec<u8> = Vec::new();
     while acked.len() < 300 {
         let Some(chunk) = resp.chunk().await.expect("chunk") else { break };
-        buf.push_str(std::str::from_utf8(&chunk).expect("utf8"));
-        while let Some(nl) = buf.find('\n') {
-            let line: String = buf.drain(..=nl).collect();
-            let v: serde_json::Value = serde_json::from_str(line.trim()).expect("line");
+        buf.extend_from_slice(&chunk);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let v: serde_json::Value = serde_json::from_slice(&line).expect("line");
             if let Some(id) = v["id"].as_str() {
                 acked.push(id.to_string());
             }
         }
     }
     assert!(acked.len() >= 300, "only {} verdicts streamed", acked.len());
-    child.kill().expect("kill -9");
-    child.wait().expect("reaped");
+    guard.0.kill().expect("kill -9");
+    guard.0.wait().expect("reaped");
     drop(resp);
 
     let out = tudi()
