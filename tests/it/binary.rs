@@ -180,3 +180,93 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     }
     assert!(store.verify().expect("verify").ok);
 }
+
+const BOW_TIE: &str = r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"k":"ok"},"geometry":{"type":"Polygon","coordinates":[[[113.0,23.0],[113.001,23.0],[113.001,23.001],[113.0,23.001],[113.0,23.0]]]}},
+ {"type":"Feature","properties":{"k":"bow"},"geometry":{"type":"Polygon","coordinates":[[[113.0,23.0],[113.001,23.001],[113.001,23.0],[113.0,23.001],[113.0,23.0]]]}}]}"#;
+
+fn check_json(dir: &std::path::Path) -> (bool, Vec<serde_json::Value>, String) {
+    let out = tudi()
+        .args(["check", "--layers"])
+        .arg(dir)
+        .output()
+        .expect("run tudi check");
+    let reports = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    (
+        out.status.success(),
+        reports,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn invalid_geometry_is_reported_per_feature_and_policy_applies() {
+    let toml = "id = \"b\"\ntitle = \"B\"\ncategory = \"c\"\nsource = \"b.geojson\"\ncrs = \"EPSG:4326\"\nattributes = [\"k\"]\n";
+    let dir = folder(&[("b.geojson", BOW_TIE), ("b.toml", toml)]);
+    let (ok, reports, _) = check_json(dir.path());
+    assert!(ok);
+    assert_eq!(reports[0]["repaired"], 1);
+    let problem = &reports[0]["problems"][0];
+    assert_eq!(problem[0], 2, "feature id 2 (the second row)");
+    assert!(problem[1].as_str().expect("reason").contains("self-intersection"), "{problem}");
+
+    let dir = folder(&[("b.geojson", BOW_TIE), ("b.toml", &format!("{toml}invalid = \"reject\"\n"))]);
+    let (ok, _, err) = check_json(dir.path());
+    assert!(!ok);
+    assert!(err.contains("feature 2") && err.contains("reject"), "{err}");
+}
+
+#[test]
+fn real_nanhai_boundary_loads_after_repair() {
+    let (ok, reports, err) = check_json(&super::support::repo().join("layers"));
+    assert!(ok, "{err}");
+    let b = reports
+        .iter()
+        .find(|r| r["layer"] == "district_boundary")
+        .expect("boundary layer");
+    assert_eq!(b["features"], 1);
+    assert_eq!(b["repaired"], 1, "the published ring self-intersects: {b}");
+    for r in &reports {
+        assert_eq!(r["dropped"], 0, "{r}");
+    }
+}
+
+#[test]
+fn both_axis_orders_of_gauss_kruger_input_land_in_the_same_place() {
+    // One 10 m square near Nanhai in EPSG:4547, written east/north and north/east.
+    let (e, n) = tudi::crs::lonlat_to_gk(113.1, 23.05, 114.0);
+    let sq = |swap: bool| {
+        let pts = [(e, n), (e + 10.0, n), (e + 10.0, n + 10.0), (e, n + 10.0), (e, n)];
+        let coords: Vec<String> = pts
+            .iter()
+            .map(|(a, b)| if swap { format!("[{b},{a}]") } else { format!("[{a},{b}]") })
+            .collect();
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":[[{}]]}}}}]}}"#,
+            coords.join(",")
+        )
+    };
+    let en = sq(false);
+    let ne = sq(true);
+    let def = |id: &str, file: &str| format!("id = \"{id}\"\ntitle = \"T\"\ncategory = \"c\"\nsource = \"{file}\"\ncrs = \"EPSG:4547\"\n");
+    let dir = folder(&[
+        ("en.geojson", &en),
+        ("ne.geojson", &ne),
+        ("en.toml", &def("en", "en.geojson")),
+        ("ne.toml", &def("ne", "ne.geojson")),
+    ]);
+    let (ok, reports, err) = check_json(dir.path());
+    assert!(ok, "{err}");
+    let axis: Vec<&str> = reports.iter().map(|r| r["axis_order"].as_str().expect("axis")).collect();
+    assert_eq!(axis, vec!["east_north", "north_east"]);
+    let defs = tudi::layer::config::read_dir(dir.path()).expect("defs");
+    let a = tudi::layer::load_layer(&defs[0], 1).expect("en").0;
+    let b = tudi::layer::load_layer(&defs[1], 1).expect("ne").0;
+    for i in 0..4 {
+        assert!((a.bounds[i] - b.bounds[i]).abs() < 1e-9, "{:?} vs {:?}", a.bounds, b.bounds);
+    }
+    assert!((a.bounds[0] - 113.1).abs() < 1e-6 && (a.bounds[1] - 23.05).abs() < 1e-6, "{:?}", a.bounds);
+}
