@@ -18,7 +18,11 @@ use crate::store::SqliteStore;
 /// Loads the rule set, checking its layers and attributes against the
 /// configured layer definitions.
 pub fn load_rules(path: &Path, defs: &[LayerDef]) -> anyhow::Result<RuleSet> {
-    let lookup = |id: &str| defs.iter().find(|d| d.id == id).map(|d| d.attributes.clone());
+    let lookup = |id: &str| {
+        defs.iter()
+            .find(|d| d.id == id)
+            .map(|d| d.attributes.clone())
+    };
     Ok(RuleSet::load(path, &lookup)?)
 }
 
@@ -33,9 +37,17 @@ fn load_registry(layers: &Path) -> anyhow::Result<(Vec<LayerDef>, Registry)> {
 }
 
 /// `tudi review plots.geojson --out verdicts.ndjson`.
-pub fn review_file(plots: &Path, out: &Path, layers: &Path, rules: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(plots).with_context(|| format!("cannot read {}", plots.display()))?;
-    let fc: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", plots.display()))?;
+pub fn review_file(
+    plots: &Path,
+    out: &Path,
+    layers: &Path,
+    rules: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(plots)
+        .with_context(|| format!("cannot read {}", plots.display()))?;
+    let fc: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", plots.display()))?;
     let features = fc
         .get("features")
         .and_then(Value::as_array)
@@ -53,12 +65,17 @@ pub fn review_file(plots: &Path, out: &Path, layers: &Path, rules: &Path, data_d
     );
     let bar = indicatif::ProgressBar::new(features.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} plots ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} plots ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let (mut pass, mut fail, mut manual, mut invalid) = (0usize, 0usize, 0usize, 0usize);
     for (chunk_no, chunk) in features.chunks(512).enumerate() {
-        let reqs: Vec<Value> = chunk.iter().map(|f| feature_request(crs.as_ref(), f)).collect();
+        let reqs: Vec<Value> = chunk
+            .iter()
+            .map(|f| feature_request(crs.as_ref(), f))
+            .collect();
         let results = crate::http::reviews::evaluate_parallel(&reqs, |raw| {
             review(&rules, &snap, district.as_ref(), raw, None)
         });
@@ -98,7 +115,11 @@ pub fn review_file(plots: &Path, out: &Path, layers: &Path, rules: &Path, data_d
     drop(w);
     std::fs::rename(&tmp, out)?;
     bar.finish();
-    eprintln!("{} plots: {pass} pass, {fail} fail, {manual} manual, {invalid} invalid -> {}", features.len(), out.display());
+    eprintln!(
+        "{} plots: {pass} pass, {fail} fail, {manual} manual, {invalid} invalid -> {}",
+        features.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -108,7 +129,10 @@ pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
     let report = store.verify()?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.ok {
-        anyhow::bail!("the audit chain is broken: {} problem(s)", report.problems.len());
+        anyhow::bail!(
+            "the audit chain is broken: {} problem(s)",
+            report.problems.len()
+        );
     }
     Ok(())
 }

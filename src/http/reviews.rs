@@ -24,9 +24,9 @@ use crate::store::{AuditEntry, StoreError};
 const BATCH_CHUNK: usize = 256;
 
 fn service(st: &AppState) -> Result<&ReviewService, ApiError> {
-    st.review
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("reviews are not configured on this server (no rule set)".into()))
+    st.review.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("reviews are not configured on this server (no rule set)".into())
+    })
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -69,18 +69,30 @@ fn created(entry: &AuditEntry) -> Response {
     resp
 }
 
-async fn review_blocking(st: &Arc<AppState>, raw: Value, rerun_of: Option<String>) -> Result<Reviewed, ApiError> {
+async fn review_blocking(
+    st: &Arc<AppState>,
+    raw: Value,
+    rerun_of: Option<String>,
+) -> Result<Reviewed, ApiError> {
     let svc = service(st)?;
     let rules = svc.rules.clone();
     let snap = st.registry.snapshot();
     let district = st.district(&snap);
-    tokio::task::spawn_blocking(move || review(&rules, &snap, district.as_deref(), &raw, rerun_of.as_deref()))
-        .await
-        .map_err(|e| ApiError::Internal(format!("review task failed: {e}")))?
-        .map_err(|problems| ApiError::Invalid {
-            message: format!("the review request has {} problem(s)", problems.len()),
-            problems,
-        })
+    tokio::task::spawn_blocking(move || {
+        review(
+            &rules,
+            &snap,
+            district.as_deref(),
+            &raw,
+            rerun_of.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("review task failed: {e}")))?
+    .map_err(|problems| ApiError::Invalid {
+        message: format!("the review request has {} problem(s)", problems.len()),
+        problems,
+    })
 }
 
 pub async fn create(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
@@ -102,21 +114,35 @@ async fn load(st: &Arc<AppState>, id: &str) -> Result<AuditEntry, ApiError> {
         .await
         .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("no review `{}`", id.chars().take(64).collect::<String>())))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no review `{}`",
+                id.chars().take(64).collect::<String>()
+            ))
+        })
 }
 
-pub async fn get_one(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_one(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(entry_json(&load(&st, &id).await?)))
 }
 
-pub async fn report(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn report(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let entry = load(&st, &id).await?;
     let html = crate::report::render_html(&entry_json(&entry));
     Ok(Html(html).into_response())
 }
 
 /// Re-evaluates a stored review with the same rule set and layer versions.
-pub async fn rerun(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn rerun(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let svc = service(&st)?;
     let entry = load(&st, &id).await?;
     let body = &entry.body;
@@ -129,7 +155,10 @@ pub async fn rerun(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> R
     }
     let snap = st.registry.snapshot();
     for (layer, tag) in body["layers"].as_object().into_iter().flatten() {
-        let now = snap.get(layer).map(|l| l.version_tag()).unwrap_or_else(|| "missing".into());
+        let now = snap
+            .get(layer)
+            .map(|l| l.version_tag())
+            .unwrap_or_else(|| "missing".into());
         if tag.as_str() != Some(now.as_str()) {
             return Err(ApiError::Conflict(format!(
                 "review {id} used layer `{layer}` version {tag}; the server holds {now}"
@@ -180,13 +209,20 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         for (chunk_no, chunk) in features.chunks(BATCH_CHUNK).enumerate() {
-            let Some(svc) = st.review.as_ref() else { return };
+            let Some(svc) = st.review.as_ref() else {
+                return;
+            };
             let rules = svc.rules.clone();
             let snap = st.registry.snapshot();
             let district = st.district(&snap);
-            let reqs: Vec<Value> = chunk.iter().map(|f| feature_request(crs.as_ref(), f)).collect();
+            let reqs: Vec<Value> = chunk
+                .iter()
+                .map(|f| feature_request(crs.as_ref(), f))
+                .collect();
             let results = tokio::task::spawn_blocking(move || {
-                evaluate_parallel(&reqs, |raw| review(&rules, &snap, district.as_deref(), raw, None))
+                evaluate_parallel(&reqs, |raw| {
+                    review(&rules, &snap, district.as_deref(), raw, None)
+                })
             })
             .await
             .unwrap_or_default();
@@ -206,10 +242,16 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
                             v["index"] = json!(index);
                             v
                         }
-                        Ok(Err(e)) => json!({"index": index, "error": "unavailable", "message": e.to_string()}),
-                        Err(_) => json!({"index": index, "error": "unavailable", "message": "the audit writer stopped"}),
+                        Ok(Err(e)) => {
+                            json!({"index": index, "error": "unavailable", "message": e.to_string()})
+                        }
+                        Err(_) => {
+                            json!({"index": index, "error": "unavailable", "message": "the audit writer stopped"})
+                        }
                     },
-                    Err(problems) => json!({"index": index, "error": "invalid", "problems": problems}),
+                    Err(problems) => {
+                        json!({"index": index, "error": "invalid", "problems": problems})
+                    }
                 };
                 let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
                 bytes.push(b'\n');
@@ -223,15 +265,19 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     Ok(resp)
 }
 
 /// Runs `f` over `items` on up to two threads (the machine's cores),
 /// keeping order.
 pub fn evaluate_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
     if items.len() < 8 || threads == 1 {
         return items.iter().map(&f).collect();
     }

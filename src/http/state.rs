@@ -107,7 +107,10 @@ impl AppState {
     }
 
     /// The district boundary (lon/lat) of the current snapshot, if loaded.
-    pub fn district(&self, snap: &crate::layer::registry::Snapshot) -> Option<Arc<geo::MultiPolygon>> {
+    pub fn district(
+        &self,
+        snap: &crate::layer::registry::Snapshot,
+    ) -> Option<Arc<geo::MultiPolygon>> {
         let layer = snap.get(crate::review::run::DISTRICT_LAYER)?;
         let tag = layer.version_tag();
         let mut guard = match self.district.lock() {

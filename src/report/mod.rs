@@ -75,18 +75,47 @@ th{{background:#f0f0ea}} .pass{{color:#1a7f37}} .fail{{color:#c62828;font-weight
         ("申请户", "Household", text(&applicant["household_id"])),
         ("申请人", "Applicant", text(&applicant["name"])),
         ("地形类别", "Terrain class", text(&app["terrain_class"])),
-        ("层数 / 建筑面积", "Floors / floor area m²", format!("{} / {}", text(&app["floors"]), text(&app["floor_area_m2"]))),
+        (
+            "层数 / 建筑面积",
+            "Floors / floor area m²",
+            format!("{} / {}", text(&app["floors"]), text(&app["floor_area_m2"])),
+        ),
         ("拆旧宗地", "Parcel returned", text(&app["replaces_parcel"])),
-        ("用地面积", "Plot area", format!("{} m² ({})", text(&record["plot_area_m2"]), text(&record["crs"]))),
-        ("规则集", "Rule set", format!("{} v{} ({})", text(&record["ruleset"]["id"]), text(&record["ruleset"]["version"]), text(&record["ruleset"]["hash"]))),
+        (
+            "用地面积",
+            "Plot area",
+            format!(
+                "{} m² ({})",
+                text(&record["plot_area_m2"]),
+                text(&record["crs"])
+            ),
+        ),
+        (
+            "规则集",
+            "Rule set",
+            format!(
+                "{} v{} ({})",
+                text(&record["ruleset"]["id"]),
+                text(&record["ruleset"]["version"]),
+                text(&record["ruleset"]["hash"])
+            ),
+        ),
     ];
     h.push_str("<table>");
     for (zh, en, v) in rows {
-        let _ = write!(h, r#"<tr><th>{zh} <span class="en">{en}</span></th><td>{}</td></tr>"#, esc(&v));
+        let _ = write!(
+            h,
+            r#"<tr><th>{zh} <span class="en">{en}</span></th><td>{}</td></tr>"#,
+            esc(&v)
+        );
     }
     let layers: Vec<String> = record["layers"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k} @ {}", text(v))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} @ {}", text(v)))
+                .collect()
+        })
         .unwrap_or_default();
     let _ = write!(
         h,

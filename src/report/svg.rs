@@ -36,13 +36,18 @@ fn positions(v: &Value) -> Ring {
 fn collect(g: &Value, out: &mut Shapes) {
     let c = &g["coordinates"];
     match g["type"].as_str().unwrap_or("") {
-        "Polygon" => out
-            .polygons
-            .push(c.as_array().map(|r| r.iter().map(positions).collect()).unwrap_or_default()),
+        "Polygon" => out.polygons.push(
+            c.as_array()
+                .map(|r| r.iter().map(positions).collect())
+                .unwrap_or_default(),
+        ),
         "MultiPolygon" => {
             for p in c.as_array().into_iter().flatten() {
-                out.polygons
-                    .push(p.as_array().map(|r| r.iter().map(positions).collect()).unwrap_or_default());
+                out.polygons.push(
+                    p.as_array()
+                        .map(|r| r.iter().map(positions).collect())
+                        .unwrap_or_default(),
+                );
             }
         }
         "LineString" => out.lines.push(positions(c)),
@@ -89,9 +94,16 @@ pub fn render(record: &Value) -> String {
         .iter()
         .flatten()
         .flatten()
-        .chain(layers.iter().flat_map(|(_, s)| s.polygons.iter().flatten().flatten()))
+        .chain(
+            layers
+                .iter()
+                .flat_map(|(_, s)| s.polygons.iter().flatten().flatten()),
+        )
         .chain(layers.iter().flat_map(|(_, s)| s.lines.iter().flatten()));
-    let pts: Vec<(f64, f64)> = all.copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let pts: Vec<(f64, f64)> = all
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
     let lon0 = pts.first().map_or(113.0, |p| p.0);
     let cm = gk_for_lon(lon0).central_meridian().unwrap_or(114.0);
     let proj = |(lon, lat): (f64, f64)| lonlat_to_gk(lon, lat, cm);
@@ -114,7 +126,10 @@ pub fn render(record: &Value) -> String {
     let scale = ((WIDTH - 2.0 * MARGIN) / span).min((HEIGHT - 2.0 * MARGIN) / span);
     let to_px = |p: (f64, f64)| {
         let (x, y) = proj(p);
-        (WIDTH / 2.0 + (x - cx) * scale, HEIGHT / 2.0 - (y - cy) * scale)
+        (
+            WIDTH / 2.0 + (x - cx) * scale,
+            HEIGHT / 2.0 - (y - cy) * scale,
+        )
     };
     let path = |rings: &[Ring]| -> String {
         let mut d = String::new();
@@ -173,7 +188,10 @@ pub fn render(record: &Value) -> String {
                     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
                 })
                 .sum();
-            let (mx, my) = ((pts[0].0 + pts[pts.len() - 1].0) / 2.0, (pts[0].1 + pts[pts.len() - 1].1) / 2.0);
+            let (mx, my) = (
+                (pts[0].0 + pts[pts.len() - 1].0) / 2.0,
+                (pts[0].1 + pts[pts.len() - 1].1) / 2.0,
+            );
             let _ = write!(
                 svg,
                 r#"<path d="{d}" stroke="{c}" stroke-width="1.5" stroke-dasharray="5,3" fill="none"/><text x="{:.1}" y="{:.1}" fill="{c}">{}</text>"#,

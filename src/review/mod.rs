@@ -27,11 +27,11 @@ mod distance;
 pub mod eval;
 mod geom;
 pub mod input;
-pub mod record;
-pub mod run;
 mod parse;
+pub mod record;
 mod records;
 pub mod rules;
+pub mod run;
 mod spatial;
 pub mod verdict;
 

@@ -23,7 +23,8 @@ pub fn now_rfc3339() -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// SHA-256 of the canonical JSON of the input.
@@ -46,9 +47,8 @@ fn multipolygon_json(mp: &MultiPolygon) -> Value {
         .0
         .iter()
         .map(|p| {
-            let ring = |r: &geo::LineString| -> Value {
-                r.0.iter().map(|c| json!([c.x, c.y])).collect()
-            };
+            let ring =
+                |r: &geo::LineString| -> Value { r.0.iter().map(|c| json!([c.x, c.y])).collect() };
             let mut rings = vec![ring(p.exterior())];
             rings.extend(p.interiors().iter().map(ring));
             Value::Array(rings)

@@ -88,10 +88,7 @@ pub fn feature_request(collection_crs: Option<&Value>, feature: &Value) -> Value
 pub fn collection_crs(fc: &Value) -> Option<Value> {
     match fc.get("crs")? {
         Value::String(s) => Some(Value::String(s.clone())),
-        Value::Object(o) => o
-            .get("properties")
-            .and_then(|p| p.get("name"))
-            .cloned(),
+        Value::Object(o) => o.get("properties").and_then(|p| p.get("name")).cloned(),
         _ => None,
     }
 }

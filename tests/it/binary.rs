@@ -137,8 +137,9 @@ fn serve_fixtures(data: &std::path::Path) -> (Guard, String) {
 async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     let data = tempfile::tempdir().expect("tmp");
     let (mut guard, base) = serve_fixtures(data.path());
-    let text = std::fs::read_to_string(super::support::repo().join("fixtures/small/applications.geojson"))
-        .expect("fixture");
+    let text =
+        std::fs::read_to_string(super::support::repo().join("fixtures/small/applications.geojson"))
+            .expect("fixture");
     let fc: serde_json::Value = serde_json::from_str(&text).expect("json");
     let one = fc["features"].as_array().expect("features").clone();
     let many: Vec<serde_json::Value> = (0..40).flat_map(|_| one.clone()).collect();
@@ -153,7 +154,9 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     let mut acked: Vec<String> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     while acked.len() < 300 {
-        let Some(chunk) = resp.chunk().await.expect("chunk") else { break };
+        let Some(chunk) = resp.chunk().await.expect("chunk") else {
+            break;
+        };
         buf.extend_from_slice(&chunk);
         while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
@@ -173,10 +176,17 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
         .arg(data.path())
         .output()
         .expect("verify");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let store = tudi::store::SqliteStore::open(data.path()).expect("store");
     for id in &acked {
-        assert!(store.get(id).expect("get").is_some(), "acknowledged verdict {id} lost");
+        assert!(
+            store.get(id).expect("get").is_some(),
+            "acknowledged verdict {id} lost"
+        );
     }
     assert!(store.verify().expect("verify").ok);
 }
@@ -211,9 +221,18 @@ fn invalid_geometry_is_reported_per_feature_and_policy_applies() {
     assert_eq!(reports[0]["repaired"], 1);
     let problem = &reports[0]["problems"][0];
     assert_eq!(problem[0], 2, "feature id 2 (the second row)");
-    assert!(problem[1].as_str().expect("reason").contains("self-intersection"), "{problem}");
+    assert!(
+        problem[1]
+            .as_str()
+            .expect("reason")
+            .contains("self-intersection"),
+        "{problem}"
+    );
 
-    let dir = folder(&[("b.geojson", BOW_TIE), ("b.toml", &format!("{toml}invalid = \"reject\"\n"))]);
+    let dir = folder(&[
+        ("b.geojson", BOW_TIE),
+        ("b.toml", &format!("{toml}invalid = \"reject\"\n")),
+    ]);
     let (ok, _, err) = check_json(dir.path());
     assert!(!ok);
     assert!(err.contains("feature 2") && err.contains("reject"), "{err}");
@@ -239,10 +258,22 @@ fn both_axis_orders_of_gauss_kruger_input_land_in_the_same_place() {
     // One 10 m square near Nanhai in EPSG:4547, written east/north and north/east.
     let (e, n) = tudi::crs::lonlat_to_gk(113.1, 23.05, 114.0);
     let sq = |swap: bool| {
-        let pts = [(e, n), (e + 10.0, n), (e + 10.0, n + 10.0), (e, n + 10.0), (e, n)];
+        let pts = [
+            (e, n),
+            (e + 10.0, n),
+            (e + 10.0, n + 10.0),
+            (e, n + 10.0),
+            (e, n),
+        ];
         let coords: Vec<String> = pts
             .iter()
-            .map(|(a, b)| if swap { format!("[{b},{a}]") } else { format!("[{a},{b}]") })
+            .map(|(a, b)| {
+                if swap {
+                    format!("[{b},{a}]")
+                } else {
+                    format!("[{a},{b}]")
+                }
+            })
             .collect();
         format!(
             r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":[[{}]]}}}}]}}"#,
@@ -251,7 +282,11 @@ fn both_axis_orders_of_gauss_kruger_input_land_in_the_same_place() {
     };
     let en = sq(false);
     let ne = sq(true);
-    let def = |id: &str, file: &str| format!("id = \"{id}\"\ntitle = \"T\"\ncategory = \"c\"\nsource = \"{file}\"\ncrs = \"EPSG:4547\"\n");
+    let def = |id: &str, file: &str| {
+        format!(
+            "id = \"{id}\"\ntitle = \"T\"\ncategory = \"c\"\nsource = \"{file}\"\ncrs = \"EPSG:4547\"\n"
+        )
+    };
     let dir = folder(&[
         ("en.geojson", &en),
         ("ne.geojson", &ne),
@@ -260,13 +295,25 @@ fn both_axis_orders_of_gauss_kruger_input_land_in_the_same_place() {
     ]);
     let (ok, reports, err) = check_json(dir.path());
     assert!(ok, "{err}");
-    let axis: Vec<&str> = reports.iter().map(|r| r["axis_order"].as_str().expect("axis")).collect();
+    let axis: Vec<&str> = reports
+        .iter()
+        .map(|r| r["axis_order"].as_str().expect("axis"))
+        .collect();
     assert_eq!(axis, vec!["east_north", "north_east"]);
     let defs = tudi::layer::config::read_dir(dir.path()).expect("defs");
     let a = tudi::layer::load_layer(&defs[0], 1).expect("en").0;
     let b = tudi::layer::load_layer(&defs[1], 1).expect("ne").0;
     for i in 0..4 {
-        assert!((a.bounds[i] - b.bounds[i]).abs() < 1e-9, "{:?} vs {:?}", a.bounds, b.bounds);
+        assert!(
+            (a.bounds[i] - b.bounds[i]).abs() < 1e-9,
+            "{:?} vs {:?}",
+            a.bounds,
+            b.bounds
+        );
     }
-    assert!((a.bounds[0] - 113.1).abs() < 1e-6 && (a.bounds[1] - 23.05).abs() < 1e-6, "{:?}", a.bounds);
+    assert!(
+        (a.bounds[0] - 113.1).abs() < 1e-6 && (a.bounds[1] - 23.05).abs() < 1e-6,
+        "{:?}",
+        a.bounds
+    );
 }

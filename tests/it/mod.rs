@@ -1,6 +1,6 @@
 mod binary;
 mod http_errors;
+mod reviews;
 mod support;
 mod tiles_basic;
 mod tiles_fixtures;
-mod reviews;

@@ -32,14 +32,23 @@ fn mismatches(label: &Value, verdict: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let case = label["case"].as_str().unwrap_or("?");
     if verdict["outcome"] != label["expect_outcome"] {
-        out.push(format!("{case}: outcome {} != {}", verdict["outcome"], label["expect_outcome"]));
+        out.push(format!(
+            "{case}: outcome {} != {}",
+            verdict["outcome"], label["expect_outcome"]
+        ));
     }
-    let expect = label["expect_rules"].as_object().cloned().unwrap_or_default();
+    let expect = label["expect_rules"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for f in verdict["findings"].as_array().expect("findings") {
         let rule = f["rule"].as_str().expect("rule");
         let want = expect.get(rule).and_then(Value::as_str).unwrap_or("pass");
         if f["status"].as_str() != Some(want) {
-            out.push(format!("{case}: rule {rule} is {} (expected {want}): {}", f["status"], f["message"]));
+            out.push(format!(
+                "{case}: rule {rule} is {} (expected {want}): {}",
+                f["status"], f["message"]
+            ));
         }
     }
     out
@@ -54,22 +63,54 @@ async fn single_review_is_complete_audited_and_printable() {
         .expect("a clean application");
     let r = post("/api/reviews", &request(clean)).await;
     assert_eq!(r.status(), 201);
-    let loc = r.headers()["location"].to_str().expect("location").to_string();
+    let loc = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     let v: Value = r.json().await.expect("json");
-    for key in ["id", "outcome", "plot_area_m2", "findings", "ruleset", "layers", "input_sha256", "created_at", "entry_hash"] {
+    for key in [
+        "id",
+        "outcome",
+        "plot_area_m2",
+        "findings",
+        "ruleset",
+        "layers",
+        "input_sha256",
+        "created_at",
+        "entry_hash",
+    ] {
         assert!(!v[key].is_null(), "missing {key}");
     }
-    assert_eq!(v["findings"].as_array().expect("findings").len(), 13, "every rule reported");
+    assert_eq!(
+        v["findings"].as_array().expect("findings").len(),
+        13,
+        "every rule reported"
+    );
     assert_eq!(v["ruleset"]["id"], "homestead");
     assert_eq!(v["ruleset"]["hash"].as_str().expect("hash").len(), 64);
-    assert!(mismatches(&clean["properties"]["label"], &v).is_empty(), "{:?}", mismatches(&clean["properties"]["label"], &v));
+    assert!(
+        mismatches(&clean["properties"]["label"], &v).is_empty(),
+        "{:?}",
+        mismatches(&clean["properties"]["label"], &v)
+    );
     let id = v["id"].as_str().expect("id");
     assert_eq!(loc, format!("/api/reviews/{id}"));
 
-    let again: Value = get(&format!("{}/api/reviews/{id}", fixtures_server().base)).await.json().await.expect("get");
+    let again: Value = get(&format!("{}/api/reviews/{id}", fixtures_server().base))
+        .await
+        .json()
+        .await
+        .expect("get");
     assert_eq!(again, v);
 
-    let html = get(&format!("{}/api/reviews/{id}/report", fixtures_server().base)).await.text().await.expect("report");
+    let html = get(&format!(
+        "{}/api/reviews/{id}/report",
+        fixtures_server().base
+    ))
+    .await
+    .text()
+    .await
+    .expect("report");
     assert!(html.contains("宅基地用地审查报告") && html.contains("Homestead Plot Review Report"));
     assert!(html.contains("<svg") && html.contains("N 北"));
     assert!(html.contains(id));
@@ -81,13 +122,18 @@ async fn single_review_is_complete_audited_and_printable() {
     assert_eq!(rv["rerun_of"], id);
     assert_eq!(rv["input_sha256"], v["input_sha256"]);
 
-    let ver: Value = get(&format!("{}/api/audit/verify", fixtures_server().base)).await.json().await.expect("verify");
+    let ver: Value = get(&format!("{}/api/audit/verify", fixtures_server().base))
+        .await
+        .json()
+        .await
+        .expect("verify");
     assert_eq!(ver["ok"], true, "{ver}");
 }
 
 #[tokio::test]
 async fn batch_finds_every_labelled_violation() {
-    let text = std::fs::read_to_string(repo().join("fixtures/small/applications.geojson")).expect("fixture");
+    let text = std::fs::read_to_string(repo().join("fixtures/small/applications.geojson"))
+        .expect("fixture");
     let r = reqwest::Client::new()
         .post(format!("{}/api/reviews/batch", fixtures_server().base))
         .header("content-type", "application/geo+json")
@@ -99,7 +145,10 @@ async fn batch_finds_every_labelled_violation() {
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     let body = r.text().await.expect("ndjson");
     let apps = applications();
-    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("line")).collect();
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
     assert_eq!(lines.len(), apps.len());
     let mut bad = Vec::new();
     for line in &lines {
@@ -107,11 +156,20 @@ async fn batch_finds_every_labelled_violation() {
         assert!(line["error"].is_null(), "{line}");
         bad.extend(mismatches(&apps[i]["properties"]["label"], line));
     }
-    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
     // Every rule id of GUIDE section 2 is exercised by some failing or manual label.
     let mut seen = std::collections::BTreeSet::new();
     for a in &apps {
-        for k in a["properties"]["label"]["expect_rules"].as_object().into_iter().flatten() {
+        for k in a["properties"]["label"]["expect_rules"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             seen.insert(k.0.clone());
         }
     }
@@ -123,10 +181,22 @@ async fn bad_plots_get_422_with_every_problem() {
     let apps = applications();
     let base = request(&apps[0]);
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"type": "Point", "coordinates": [113.0, 23.0]}), "not a Polygon"),
-        (json!({"type": "Polygon", "coordinates": [[[112.95, 22.9], [112.951, 22.901], [112.951, 22.9], [112.95, 22.901], [112.95, 22.9]]]}), "invalid polygon"),
-        (json!({"type": "Polygon", "coordinates": [[[100.0, 10.0], [100.001, 10.0], [100.001, 10.001], [100.0, 10.0]]]}), "outside the district"),
-        (json!({"type": "Polygon", "coordinates": [[[112.95, 22.9], [112.951, 22.9], [112.952, 22.9], [112.95, 22.9]]]}), "zero area"),
+        (
+            json!({"type": "Point", "coordinates": [113.0, 23.0]}),
+            "not a Polygon",
+        ),
+        (
+            json!({"type": "Polygon", "coordinates": [[[112.95, 22.9], [112.951, 22.901], [112.951, 22.9], [112.95, 22.901], [112.95, 22.9]]]}),
+            "invalid polygon",
+        ),
+        (
+            json!({"type": "Polygon", "coordinates": [[[100.0, 10.0], [100.001, 10.0], [100.001, 10.001], [100.0, 10.0]]]}),
+            "outside the district",
+        ),
+        (
+            json!({"type": "Polygon", "coordinates": [[[112.95, 22.9], [112.951, 22.9], [112.952, 22.9], [112.95, 22.9]]]}),
+            "zero area",
+        ),
     ];
     for (plot, needle) in cases {
         let mut body = base.clone();
@@ -138,10 +208,17 @@ async fn bad_plots_get_422_with_every_problem() {
         assert!(all.contains(needle), "{needle} not in {all}");
     }
     // Several problems at once are all listed.
-    let r = post("/api/reviews", &json!({"plot": {"type": "Polygon"}, "applicant": {}, "application": {"floors": -1}})).await;
+    let r = post(
+        "/api/reviews",
+        &json!({"plot": {"type": "Polygon"}, "applicant": {}, "application": {"floors": -1}}),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.expect("json");
-    assert!(v["problems"].as_array().expect("problems").len() >= 4, "{v}");
+    assert!(
+        v["problems"].as_array().expect("problems").len() >= 4,
+        "{v}"
+    );
     // Malformed JSON.
     let r = reqwest::Client::new()
         .post(format!("{}/api/reviews", fixtures_server().base))

@@ -70,7 +70,10 @@ pub fn fixtures_server() -> &'static Server {
         start_with(
             &repo().join("layers"),
             ServerConfig::default(),
-            Some((repo().join("rules/homestead.toml"), data.path().to_path_buf())),
+            Some((
+                repo().join("rules/homestead.toml"),
+                data.path().to_path_buf(),
+            )),
         )
     })
 }

@@ -80,11 +80,14 @@ fn check_geometry(g: &Geometry<f32>, z: u8, id: Option<u64>) {
         );
     }
     if matches!(g, Geometry::Polygon(_) | Geometry::MultiPolygon(_)) {
-        assert!(g.is_valid(), "z{z} feature {id:?}: invalid polygon {:?}", g.validation_errors());
+        assert!(
+            g.is_valid(),
+            "z{z} feature {id:?}: invalid polygon {:?}",
+            g.validation_errors()
+        );
         assert!(g.unsigned_area() > 0.0, "z{z} feature {id:?}: zero area");
     }
 }
-
 
 /// A z15 tile of the zoning layer (EPSG:4490 GeoJSON): the decoded ids are
 /// exactly the source features that touch the tile (give or take the
@@ -100,17 +103,37 @@ async fn zoning_tile_matches_source() {
     assert_eq!(r.status(), 200);
     let bytes = r.bytes().await.expect("body");
     let reader = decode(&bytes);
-    assert_eq!(reader.get_layer_names().expect("names"), vec!["zoning".to_string()]);
+    assert_eq!(
+        reader.get_layer_names().expect("names"),
+        vec!["zoning".to_string()]
+    );
     let decoded = reader.get_features(0).expect("features");
     let ids: BTreeSet<u64> = decoded.iter().filter_map(|f| f.id).collect();
     assert_eq!(ids.len(), decoded.len(), "every feature has a distinct id");
     let inner = Polygon::from(tile_bounds(z, x, y, -0.001));
     let outer = Polygon::from(tile_bounds(z, x, y, 64.0 / 4096.0 + 0.001));
-    let must: BTreeSet<u64> = feats.iter().filter(|(_, g, _)| g.intersects(&inner)).map(|(i, _, _)| *i).collect();
-    let may: BTreeSet<u64> = feats.iter().filter(|(_, g, _)| g.intersects(&outer)).map(|(i, _, _)| *i).collect();
-    assert!(must.is_subset(&ids), "missing: {:?}", must.difference(&ids).collect::<Vec<_>>());
-    assert!(ids.is_subset(&may), "extra: {:?}", ids.difference(&may).collect::<Vec<_>>());
-    let by_id: BTreeMap<u64, &serde_json::Map<String, Value>> = feats.iter().map(|(i, _, p)| (*i, p)).collect();
+    let must: BTreeSet<u64> = feats
+        .iter()
+        .filter(|(_, g, _)| g.intersects(&inner))
+        .map(|(i, _, _)| *i)
+        .collect();
+    let may: BTreeSet<u64> = feats
+        .iter()
+        .filter(|(_, g, _)| g.intersects(&outer))
+        .map(|(i, _, _)| *i)
+        .collect();
+    assert!(
+        must.is_subset(&ids),
+        "missing: {:?}",
+        must.difference(&ids).collect::<Vec<_>>()
+    );
+    assert!(
+        ids.is_subset(&may),
+        "extra: {:?}",
+        ids.difference(&may).collect::<Vec<_>>()
+    );
+    let by_id: BTreeMap<u64, &serde_json::Map<String, Value>> =
+        feats.iter().map(|(i, _, p)| (*i, p)).collect();
     for f in &decoded {
         let id = f.id.expect("id");
         let src = by_id[&id];
@@ -132,7 +155,11 @@ async fn zoning_tile_matches_source() {
 #[tokio::test]
 async fn all_layers_all_zooms_valid_and_small() {
     let s = fixtures_server();
-    let cat: Value = get(&format!("{}/catalog", s.base)).await.json().await.expect("catalog");
+    let cat: Value = get(&format!("{}/catalog", s.base))
+        .await
+        .json()
+        .await
+        .expect("catalog");
     let services = cat["services"].as_array().expect("services");
     assert!(services.len() >= 15, "{} services", services.len());
     let parcels = geojson_features("fixtures/small/households.geojson");
@@ -148,7 +175,11 @@ async fn all_layers_all_zooms_valid_and_small() {
                 continue;
             }
             let bytes = r.bytes().await.expect("body");
-            assert!(bytes.len() <= 500_000, "{id} {z}/{x}/{y}: {} bytes", bytes.len());
+            assert!(
+                bytes.len() <= 500_000,
+                "{id} {z}/{x}/{y}: {} bytes",
+                bytes.len()
+            );
             let reader = decode(&bytes);
             for f in reader.get_features(0).expect("features") {
                 check_geometry(&f.geometry, z, f.id);
@@ -164,8 +195,12 @@ async fn all_layers_all_zooms_valid_and_small() {
 async fn gauss_kruger_parcels_land_in_the_right_tile() {
     use flatgeobuf::{FallibleStreamingIterator, FeatureProperties, FgbReader};
     let s = fixtures_server();
-    let file = std::fs::File::open(repo().join("fixtures/small/homestead_parcels.fgb")).expect("fgb");
-    let mut reader = FgbReader::open(std::io::BufReader::new(file)).expect("open").select_all_seq().expect("select");
+    let file =
+        std::fs::File::open(repo().join("fixtures/small/homestead_parcels.fgb")).expect("fgb");
+    let mut reader = FgbReader::open(std::io::BufReader::new(file))
+        .expect("open")
+        .select_all_seq()
+        .expect("select");
     let mut picked = Vec::new();
     let mut row = 0u64;
     while let Some(f) = reader.next().expect("feature") {
@@ -185,9 +220,15 @@ async fn gauss_kruger_parcels_land_in_the_right_tile() {
         assert_eq!(r.status(), 200, "parcel {id} at {lon},{lat}");
         let bytes = r.bytes().await.expect("body");
         let feats = decode(&bytes).get_features(0).expect("features");
-        let f = feats.iter().find(|f| f.id == Some(id)).unwrap_or_else(|| panic!("parcel {id} not in its tile"));
+        let f = feats
+            .iter()
+            .find(|f| f.id == Some(id))
+            .unwrap_or_else(|| panic!("parcel {id} not in its tile"));
         let props = f.properties.as_ref().expect("props");
-        assert_eq!(props.get("zddm"), Some(&mvt_reader::feature::Value::String(zddm)));
+        assert_eq!(
+            props.get("zddm"),
+            Some(&mvt_reader::feature::Value::String(zddm))
+        );
         check_geometry(&f.geometry, z, f.id);
     }
 }
