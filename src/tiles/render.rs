@@ -21,13 +21,14 @@
 //!   without simplification, becomes a 1-unit square where it lies (inside
 //!   the buffered tile); a collapsed line becomes a 1-unit segment.
 //! * **Size budget** ([`render_tile`]): while the encoded tile exceeds
-//!   `max_bytes`, re-render with `coarsen + 1`: each step doubles the
-//!   simplification tolerance and the point cell and, for `drop_small`
-//!   layers, multiplies the minimum polygon/line sizes by sqrt(2) (the area
-//!   threshold doubles; doubling the sizes proved a cliff: a dense layer of
-//!   equal-sized plots went from 1 MB to nothing in one step). Point thinning
-//!   then applies at every zoom. After `max_attempts` steps the tile is
-//!   returned flagged `over_budget`.
+//!   `max_bytes`, re-render coarser: each level doubles the simplification
+//!   tolerance and the point cell and, from level 2, for `drop_small` polygon
+//!   and line layers, keeps only the largest `1/2^(level-1)` of the candidates
+//!   (growing the minimum size instead proved a cliff: a dense layer of
+//!   equal-sized plots went from over budget to empty). When a render gives
+//!   up at the budget, the next level is chosen from the share of features
+//!   that fitted. Point thinning then applies at every zoom. After
+//!   `max_attempts` steps the tile is returned flagged `over_budget`.
 //!
 //! Features are emitted in layer order (R-tree hits are sorted by index), so
 //! output is deterministic and polygons draw in source order.
@@ -68,7 +69,7 @@ pub struct RenderOptions {
     pub max_attempts: u32,
     /// Coarsening level to start from (0 = normal). Each level doubles the
     /// simplification tolerance and, for `drop_small` layers, the point cell
-    /// and multiplies the minimum feature sizes by sqrt(2).
+    /// and keeps the largest half of a `drop_small` layer's features.
     pub coarsen: u32,
 }
 
@@ -170,19 +171,33 @@ pub fn render_tile(
         // one full render however many attempts they take.
         let mut left = o.max_bytes;
         let mut rendered = Vec::with_capacity(layers.len());
+        let mut jump = 1;
         for l in layers {
             let cap = (!last).then_some(left);
-            let Some(r) = render_layer_capped(l, tile, &o, cap) else {
-                break;
-            };
-            if r.bytes > 0 {
-                left = left.saturating_sub(encode::field_len(r.bytes));
+            match render_layer_capped(l, tile, &o, cap) {
+                Ok(r) => {
+                    if r.bytes > 0 {
+                        left = left.saturating_sub(encode::field_len(r.bytes));
+                    }
+                    rendered.push(r);
+                }
+                Err(Overflow {
+                    encoded,
+                    candidates,
+                }) => {
+                    // Level 1 only simplifies harder. From there, skip
+                    // straight to the thinning level that should fit.
+                    if o.coarsen >= 1 && l.def.drop_small {
+                        let ratio = candidates as f64 / encoded.max(1) as f64;
+                        jump = (ratio.log2().ceil() as u32).clamp(1, 4);
+                    }
+                    break;
+                }
             }
-            rendered.push(r);
         }
         if rendered.len() < layers.len() {
             attempt += 1;
-            o.coarsen += 1;
+            o.coarsen += jump;
             continue;
         }
         let features = rendered.iter().map(|r| r.stats.features_kept).sum();
@@ -222,8 +237,8 @@ pub fn render_tile(
 /// `minzoom` the result is empty. Options out of range are clamped.
 pub fn render_layer(layer: &Layer, tile: TileCoord, opts: &RenderOptions) -> RenderedLayer {
     match render_layer_capped(layer, tile, opts, None) {
-        Some(r) => r.into(),
-        None => RenderedLayer {
+        Ok(r) => r.into(),
+        Err(_) => RenderedLayer {
             layer: LayerBuilder::new(&layer.def.id, opts.extent.clamp(1, MAX_EXTENT), 0).finish(),
             stats: LayerStats::default(),
         },
@@ -252,19 +267,45 @@ impl From<Capped> for RenderedLayer {
     }
 }
 
-/// [`render_layer`], giving up (`None`) as soon as the encoded layer would
-/// exceed `cap` bytes.
+/// A capped render gave up: `encoded` of `candidates` features fitted.
+struct Overflow {
+    encoded: usize,
+    candidates: usize,
+}
+
+/// At coarsening level `c >= 2` a `drop_small` layer keeps only the largest
+/// `1/2^(c-1)` of its candidate features (by bounding-box area, ties by index),
+/// so an over-budget tile of many same-sized plots thins out evenly instead
+/// of emptying. The kept features stay in index order.
+fn thin_by_size(layer: &Layer, candidates: &mut Vec<u32>, coarsen: u32) {
+    if coarsen < 2 || !layer.def.drop_small || candidates.len() < 2 {
+        return;
+    }
+    let keep = candidates.len().div_ceil(1usize << (coarsen - 1).min(20));
+    let area = |i: u32| {
+        layer
+            .features
+            .get(i as usize)
+            .map_or(0.0, |f| f.bbox.width() * f.bbox.height())
+    };
+    candidates.sort_unstable_by(|a, b| area(*b).total_cmp(&area(*a)).then(a.cmp(b)));
+    candidates.truncate(keep);
+    candidates.sort_unstable();
+}
+
+/// [`render_layer`], giving up as soon as the encoded layer would exceed
+/// `cap` bytes.
 fn render_layer_capped(
     layer: &Layer,
     tile: TileCoord,
     opts: &RenderOptions,
     cap: Option<usize>,
-) -> Option<Capped> {
+) -> Result<Capped, Overflow> {
     let extent = opts.extent.clamp(1, MAX_EXTENT);
     let mut builder = LayerBuilder::new(&layer.def.id, extent, layer.fields.len());
     let mut stats = LayerStats::default();
     if tile.z < layer.def.minzoom {
-        return Some(Capped {
+        return Ok(Capped {
             bytes: 0,
             layer: builder.finish(),
             stats,
@@ -290,6 +331,10 @@ fn render_layer_capped(
         candidates.push(e.data);
     }
     candidates.sort_unstable();
+    if layer.kind != GeomKind::Point {
+        thin_by_size(layer, &mut candidates, opts.coarsen);
+    }
+    let total = candidates.len();
 
     let mut w = Worker::new(&params);
     for i in candidates {
@@ -305,7 +350,10 @@ fn render_layer_capped(
             Outcome::Kept | Outcome::Enlarged => {
                 builder.add(f.id, kind, &w.writer.cmds, &f.props, &layer.fields);
                 if cap.is_some_and(|c| encode::field_len(builder.bytes()) > c) {
-                    return None;
+                    return Err(Overflow {
+                        encoded: builder.len(),
+                        candidates: total,
+                    });
                 }
                 stats.features_kept += 1;
                 stats.vertices += w.writer.vertices;
@@ -324,7 +372,7 @@ fn render_layer_capped(
     } else {
         builder.bytes()
     };
-    Some(Capped {
+    Ok(Capped {
         layer: builder.finish(),
         stats,
         bytes,

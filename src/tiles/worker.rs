@@ -46,8 +46,10 @@ impl Params {
         let unit = f64::from(extent) / 4096.0;
         let level = coarsen.min(MAX_COARSEN) as i32;
         let factor = 2f64.powi(level);
-        // Minimum sizes grow by sqrt(2) per level: the area threshold doubles.
-        let size_factor = std::f64::consts::SQRT_2.powi(level);
+        // Minimum sizes stay put: a dense layer of same-sized plots would go
+        // from over budget to empty in one step. Coarsening thins by rank
+        // instead (see `render::thin_by_size`).
+        let size_factor = 1.0;
         let def = &layer.def;
         let base_tol = if tile.z >= def.maxzoom {
             def.simplify_px.min(0.5)

@@ -407,3 +407,30 @@ fn output_is_deterministic() {
     let b = render_tile(&[&l], z14(), &RenderOptions::default()).unwrap();
     assert_eq!(a.bytes, b.bytes);
 }
+
+/// Regression: a dense layer of equal-sized plots over the budget used to
+/// coarsen until every plot was dropped (an empty z14 parcel tile on the
+/// district data). It must thin out and stay visible.
+#[test]
+fn dense_equal_plots_over_budget_thin_out_instead_of_vanishing() {
+    let t = TileCoord::new(14, 13363, 7150).unwrap();
+    let f = Frame::new(t);
+    // 160 x 160 = 25,600 plots of 12 units on a 25-unit grid, ids and two
+    // attributes each: well over 500 KB.
+    let l = layer(
+        "plots",
+        "maxzoom = 20",
+        GeomKind::Polygon,
+        plots(&f, 160, 10.0, 25.0, 12.0, 5),
+    );
+    let r = render_tile(&[&l], t, &RenderOptions::default()).unwrap();
+    assert!(!r.over_budget);
+    assert!(r.bytes.len() <= 500_000, "{} bytes", r.bytes.len());
+    assert!(
+        r.features > 25_600 / 8,
+        "kept only {} of 25,600 plots (coarsen {})",
+        r.features,
+        r.coarsen
+    );
+    check_tile(&r.bytes, 64);
+}
