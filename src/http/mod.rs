@@ -144,6 +144,20 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
     })
     .await;
     let errors = result.unwrap_or_else(|e| vec![format!("layer loading task failed: {e}")]);
+    if errors.is_empty()
+        && let Some(svc) = state.review.as_ref()
+    {
+        // Build the review side indexes (parcels by household ...) before
+        // reporting ready, so the first review does not pay for them.
+        let rules = svc.rules.clone();
+        let snap = state.registry.snapshot();
+        let started = Instant::now();
+        let _ = tokio::task::spawn_blocking(move || crate::review::prepare(&rules, &snap)).await;
+        tracing::info!(
+            millis = started.elapsed().as_millis() as u64,
+            "review indexes prepared"
+        );
+    }
     if errors.is_empty() {
         state.progress.ready.store(true, Ordering::Release);
     }

@@ -57,6 +57,13 @@ impl Params {
             def.simplify_px
         };
         let drop = def.drop_small;
+        // `drop_small` layers coarsen mostly by thinning (render::thin_by_size);
+        // simplifying them ever harder would collapse every small plot.
+        let tol_factor = if drop {
+            2f64.powi(level.min(2))
+        } else {
+            factor
+        };
         let thin =
             drop && (coarsen > 0 || tile.z.saturating_add(POINT_THIN_BELOW_MAXZOOM) < def.maxzoom);
         Params {
@@ -66,7 +73,7 @@ impl Params {
                 hi: f64::from(extent + buffer),
             },
             buffered,
-            tol: base_tol.max(0.0) * unit * factor,
+            tol: base_tol.max(0.0) * unit * tol_factor,
             min_polygon: if drop {
                 MIN_POLYGON_UNITS * unit * size_factor
             } else {
