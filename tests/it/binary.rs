@@ -317,3 +317,74 @@ fn both_axis_orders_of_gauss_kruger_input_land_in_the_same_place() {
         a.bounds
     );
 }
+
+#[test]
+fn offline_review_then_tampering_is_caught_by_audit_verify() {
+    let repo = super::support::repo();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out_file = tmp.path().join("verdicts.ndjson");
+    let data = tmp.path().join("data");
+    let out = tudi()
+        .current_dir(&repo)
+        .args(["review", "fixtures/small/applications.geojson", "--out"])
+        .arg(&out_file)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("tudi review");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let apps: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("fixtures/small/applications.geojson")).expect("apps"),
+    )
+    .expect("json");
+    let apps = apps["features"].as_array().expect("features");
+    let text = std::fs::read_to_string(&out_file).expect("verdicts");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(lines.len(), apps.len());
+    for v in &lines {
+        let i = v["index"].as_u64().expect("index") as usize;
+        assert_eq!(
+            v["outcome"], apps[i]["properties"]["label"]["expect_outcome"],
+            "{}",
+            apps[i]["properties"]["label"]["case"]
+        );
+    }
+    let verify = |expect_ok: bool| {
+        let out = tudi()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("verify");
+        assert_eq!(
+            out.status.success(),
+            expect_ok,
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("report")
+    };
+    assert_eq!(verify(true)["entries"], apps.len());
+    // Edit one stored verdict: caught and located.
+    let db = rusqlite::Connection::open(data.join("tudi.sqlite")).expect("db");
+    db.execute(
+        "UPDATE audit SET body = replace(body, '\"plot_area_m2\":', '\"plot_area_m2\":1') WHERE seq = 7",
+        [],
+    )
+    .expect("tamper");
+    let r = verify(false);
+    assert!(
+        r["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["kind"] == "edited" && p["seq"] == 7),
+        "{r}"
+    );
+}
