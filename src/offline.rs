@@ -78,12 +78,13 @@ pub fn review_file(
             .collect();
         let results = crate::http::reviews::evaluate_parallel(&reqs, |raw| {
             review(&rules, &snap, district.as_ref(), raw, None)
+                .map(|rev| store.append(rev.id, rev.record))
         });
-        let mut pending = Vec::new();
-        for (i, r) in results.into_iter().enumerate() {
-            let index = chunk_no * 512 + i;
-            pending.push((index, r.map(|rev| store.append(rev.id, rev.record))));
-        }
+        let pending: Vec<_> = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (chunk_no * 512 + i, r))
+            .collect();
         for (index, p) in pending {
             let line = match p {
                 Ok(rx) => {

@@ -207,32 +207,17 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
     };
     let crs = collection_crs(&fc);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let features = Arc::new(features);
     tokio::spawn(async move {
-        for (chunk_no, chunk) in features.chunks(BATCH_CHUNK).enumerate() {
-            let Some(svc) = st.review.as_ref() else {
-                return;
-            };
-            let rules = svc.rules.clone();
-            let snap = st.registry.snapshot();
-            let district = st.district(&snap);
-            let reqs: Vec<Value> = chunk
-                .iter()
-                .map(|f| feature_request(crs.as_ref(), f))
-                .collect();
-            let results = tokio::task::spawn_blocking(move || {
-                evaluate_parallel(&reqs, |raw| {
-                    review(&rules, &snap, district.as_deref(), raw, None)
-                })
-            })
-            .await
-            .unwrap_or_default();
-            let mut pending = Vec::with_capacity(results.len());
-            for (i, r) in results.into_iter().enumerate() {
-                let index = chunk_no * BATCH_CHUNK + i;
-                match r {
-                    Ok(rev) => pending.push((index, Ok(svc.store.append(rev.id, rev.record)))),
-                    Err(problems) => pending.push((index, Err(problems))),
-                }
+        let chunks = features.len().div_ceil(BATCH_CHUNK);
+        // Two-stage pipeline: while chunk k's verdicts are awaited and
+        // streamed, chunk k+1 is evaluated and queued for the audit writer.
+        let mut next = (chunks > 0).then(|| spawn_chunk(&st, &features, crs.clone(), 0));
+        for chunk_no in 0..chunks {
+            let Some(handle) = next.take() else { return };
+            let Ok(pending) = handle.await else { return };
+            if chunk_no + 1 < chunks {
+                next = Some(spawn_chunk(&st, &features, crs.clone(), chunk_no + 1));
             }
             for (index, p) in pending {
                 let line = match p {
@@ -270,6 +255,47 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
         HeaderValue::from_static("application/x-ndjson"),
     );
     Ok(resp)
+}
+
+type Pending = Vec<(
+    usize,
+    Result<tokio::sync::oneshot::Receiver<Result<AuditEntry, StoreError>>, Vec<Problem>>,
+)>;
+
+/// Evaluates one chunk of a batch on a blocking thread and queues every
+/// verdict for the audit writer; the receivers answer once each is durable.
+fn spawn_chunk(
+    st: &Arc<AppState>,
+    features: &Arc<Vec<Value>>,
+    crs: Option<Value>,
+    chunk_no: usize,
+) -> tokio::task::JoinHandle<Pending> {
+    let st = st.clone();
+    let features = features.clone();
+    tokio::task::spawn_blocking(move || {
+        let Some(svc) = st.review.as_ref() else {
+            return Vec::new();
+        };
+        let start = chunk_no * BATCH_CHUNK;
+        let end = (start + BATCH_CHUNK).min(features.len());
+        let snap = st.registry.snapshot();
+        let district = st.district(&snap);
+        let reqs: Vec<Value> = features[start..end]
+            .iter()
+            .map(|f| feature_request(crs.as_ref(), f))
+            .collect();
+        // Each thread also makes the canonical form of its records (inside
+        // `append`), so the single writer only hashes and inserts.
+        let results = evaluate_parallel(&reqs, |raw| {
+            review(&svc.rules, &snap, district.as_deref(), raw, None)
+                .map(|rev| svc.store.append(rev.id, rev.record))
+        });
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (start + i, r))
+            .collect()
+    })
 }
 
 /// Runs `f` over `items` on up to two threads (the machine's cores),

@@ -62,13 +62,18 @@ fn write_canonical(v: &Value, out: &mut String) {
 /// The hash of an entry: SHA-256 over a domain tag, the sequence number,
 /// the previous hash and the canonical record.
 pub fn entry_hash(seq: u64, prev_hash: &str, body: &Value) -> String {
+    entry_hash_canonical(seq, prev_hash, &canonical(body))
+}
+
+/// [`entry_hash`] of a record already in canonical form.
+pub fn entry_hash_canonical(seq: u64, prev_hash: &str, canonical_body: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"tudi-audit-v1\n");
     h.update(seq.to_string().as_bytes());
     h.update(b"\n");
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
-    h.update(canonical(body).as_bytes());
+    h.update(canonical_body.as_bytes());
     hex::encode(h.finalize())
 }
 

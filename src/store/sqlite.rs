@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use super::audit::{AuditEntry, GENESIS, VerifyReport, entry_hash, verify};
+use super::audit::{AuditEntry, GENESIS, VerifyReport, entry_hash_canonical, verify};
 
 /// Most appends committed in one transaction.
 pub const MAX_GROUP: usize = 1024;
@@ -22,6 +22,8 @@ pub const MAX_GROUP: usize = 1024;
 struct Append {
     id: String,
     body: Value,
+    /// `body` in canonical form, made on the caller's thread.
+    canonical: String,
     reply: oneshot::Sender<Result<AuditEntry, StoreError>>,
 }
 
@@ -88,7 +90,13 @@ impl SqliteStore {
         body: Value,
     ) -> oneshot::Receiver<Result<AuditEntry, StoreError>> {
         let (reply, rx) = oneshot::channel();
-        let job = Append { id, body, reply };
+        let canonical = super::audit::canonical(&body);
+        let job = Append {
+            id,
+            body,
+            canonical,
+            reply,
+        };
         let sent = match self.writer.lock() {
             Ok(g) => g.as_ref().map(|tx| tx.send(job)),
             Err(p) => p.into_inner().as_ref().map(|tx| tx.send(job)),
@@ -169,7 +177,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String))
         let (mut s, mut p) = (seq, prev.clone());
         for job in &group {
             s += 1;
-            let h = entry_hash(s, &p, &job.body);
+            let h = entry_hash_canonical(s, &p, &job.canonical);
             entries.push(AuditEntry {
                 seq: s,
                 id: job.id.clone(),
@@ -179,7 +187,8 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String))
             });
             p = h;
         }
-        match commit(&mut conn, &entries) {
+        let texts: Vec<&str> = group.iter().map(|j| j.canonical.as_str()).collect();
+        match commit(&mut conn, &entries, &texts) {
             Ok(()) => {
                 seq = s;
                 prev = p;
@@ -198,20 +207,14 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String))
     }
 }
 
-fn commit(conn: &mut Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, entries: &[AuditEntry], texts: &[&str]) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO audit (seq, id, prev_hash, entry_hash, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for e in entries {
-            stmt.execute(params![
-                e.seq as i64,
-                e.id,
-                e.prev_hash,
-                e.entry_hash,
-                super::audit::canonical(&e.body)
-            ])?;
+        for (e, text) in entries.iter().zip(texts) {
+            stmt.execute(params![e.seq as i64, e.id, e.prev_hash, e.entry_hash, text])?;
         }
     }
     tx.commit()?;
