@@ -8,6 +8,7 @@ pub mod cli;
 pub mod crs;
 pub mod fixtures;
 pub mod http;
+pub mod ingest;
 pub mod layer;
 pub mod metrics;
 pub mod offline;
