@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Review rule set.
     #[arg(long, default_value = "rules/homestead.toml")]
     pub rules: PathBuf,
+    /// Folder of MapLibre styles (`*.json`) served at `/styles`; a bad style
+    /// fails start-up. Default: `styles` if it exists (bad styles logged).
+    #[arg(long)]
+    pub styles: Option<PathBuf>,
     /// Serve tiles only: no review endpoints, no rule set, no store.
     #[arg(long)]
     pub no_review: bool,

@@ -15,4 +15,5 @@ pub mod offline;
 pub mod report;
 pub mod review;
 pub mod store;
+pub mod styles;
 pub mod tiles;

@@ -56,6 +56,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let store = Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?);
         Some((rules, store))
     };
+    let styles = load_styles(args.styles.as_deref(), &defs)?;
     let mut config = ServerConfig {
         public_url: args.public_url,
         cache_bytes: args.cache_mb * 1024 * 1024,
@@ -74,6 +75,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut state = AppState::new(registry, defs.clone(), config);
         if let Some((rules, store)) = review {
             state = state.with_review(rules, store);
+        }
+        if let Some(styles) = styles {
+            state = state.with_styles(Arc::new(styles));
         }
         let state = Arc::new(state);
         tracing::info!("tudi listening on http://{addr} ({} layers configured)", defs.len());
@@ -102,6 +106,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http::serve(listener, state, shutdown).await?;
         Ok(())
     })
+}
+
+/// The styles of `--styles` (a bad style fails start-up), or of `styles/`
+/// when it exists (a bad style there is logged and no style is served, so
+/// `--layers` with another layer folder still starts).
+fn load_styles(
+    dir: Option<&std::path::Path>,
+    defs: &[layer::LayerDef],
+) -> anyhow::Result<Option<tudi::styles::Styles>> {
+    let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+    let (dir, explicit) = match dir {
+        Some(d) => (d, true),
+        None => (std::path::Path::new("styles"), false),
+    };
+    if !explicit && !dir.is_dir() {
+        return Ok(None);
+    }
+    match tudi::styles::load_dir(dir, &ids) {
+        Ok(styles) => {
+            tracing::info!("{} style(s) loaded from {}", styles.len(), dir.display());
+            Ok(Some(styles))
+        }
+        Err(e) if !explicit => {
+            tracing::warn!("no styles served: {e} (pass --styles DIR to make this fatal)");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn check(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ops;
 pub mod reviews;
 pub mod state;
+pub mod styles;
 pub mod tiles;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/catalog", get(catalog::catalog))
+        .route("/styles", get(styles::list))
+        .route("/styles/{name}", get(styles::get_one))
         .route("/tiles/{ids}", get(tiles::tilejson))
         .route("/tiles/{ids}/{z}/{x}/{y}", get(tiles::tile))
         .route(

@@ -75,6 +75,8 @@ pub struct AppState {
     pub review: Option<ReviewService>,
     /// District boundary in lon/lat, cached per boundary-layer version tag.
     pub district: std::sync::Mutex<Option<(String, Arc<geo::MultiPolygon>)>>,
+    /// MapLibre styles served at `/styles` (absent: an empty list).
+    pub styles: Option<Arc<crate::styles::Styles>>,
 }
 
 /// What the review endpoints need.
@@ -97,12 +99,19 @@ impl AppState {
             started: Instant::now(),
             review: None,
             district: std::sync::Mutex::new(None),
+            styles: None,
         }
     }
 
     /// Adds the review service.
     pub fn with_review(mut self, rules: Arc<RuleSet>, store: Arc<SqliteStore>) -> AppState {
         self.review = Some(ReviewService { rules, store });
+        self
+    }
+
+    /// Adds the styles served at `/styles`.
+    pub fn with_styles(mut self, styles: Arc<crate::styles::Styles>) -> AppState {
+        self.styles = Some(styles);
         self
     }
 

@@ -23,6 +23,16 @@ pub fn start_with(
     config: ServerConfig,
     review: Option<(PathBuf, PathBuf)>,
 ) -> Server {
+    start_full(layers_dir, config, review, None)
+}
+
+/// Like [`start_with`], also serving the styles of a folder.
+pub fn start_full(
+    layers_dir: &Path,
+    config: ServerConfig,
+    review: Option<(PathBuf, PathBuf)>,
+    styles: Option<PathBuf>,
+) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = layers_dir.to_path_buf();
     std::thread::spawn(move || {
@@ -38,6 +48,11 @@ pub fn start_with(
                 let rules = tudi::offline::load_rules(&rules, &defs).expect("rules");
                 let store = tudi::store::SqliteStore::open(&data).expect("store");
                 state = state.with_review(Arc::new(rules), Arc::new(store));
+            }
+            if let Some(styles) = styles {
+                let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+                let styles = tudi::styles::load_dir(&styles, &ids).expect("styles");
+                state = state.with_styles(Arc::new(styles));
             }
             let state = Arc::new(state);
             let errors = http::load_layers(state.clone(), defs).await;
@@ -67,13 +82,14 @@ pub fn fixtures_server() -> &'static Server {
     static D: OnceLock<tempfile::TempDir> = OnceLock::new();
     S.get_or_init(|| {
         let data = D.get_or_init(|| tempfile::tempdir().expect("tmp"));
-        start_with(
+        start_full(
             &repo().join("layers"),
             ServerConfig::default(),
             Some((
                 repo().join("rules/homestead.toml"),
                 data.path().to_path_buf(),
             )),
+            Some(repo().join("styles")),
         )
     })
 }
