@@ -74,7 +74,7 @@ pub struct AppState {
     /// The review rule set and the audit store (absent: reviews answer 503).
     pub review: Option<ReviewService>,
     /// District boundary in lon/lat, cached per boundary-layer version tag.
-    pub district: std::sync::Mutex<Option<(String, Arc<geo::MultiPolygon>)>>,
+    pub district: std::sync::Mutex<Option<(String, Arc<crate::review::district::District>)>>,
     /// MapLibre styles served at `/styles` (absent: an empty list).
     pub styles: Option<Arc<crate::styles::Styles>>,
 }
@@ -119,7 +119,7 @@ impl AppState {
     pub fn district(
         &self,
         snap: &crate::layer::registry::Snapshot,
-    ) -> Option<Arc<geo::MultiPolygon>> {
+    ) -> Option<Arc<crate::review::district::District>> {
         let layer = snap.get(crate::review::run::DISTRICT_LAYER)?;
         let tag = layer.version_tag();
         let mut guard = match self.district.lock() {

@@ -2,12 +2,11 @@
 //! (not only the first) and reported together as a `422`.
 
 use geo::algorithm::Validation;
-use geo::{
-    Area, BoundingRect, Contains, CoordsIter, Intersects, LineString, MultiPolygon, Polygon,
-};
+use geo::{Area, BoundingRect, CoordsIter, LineString, MultiPolygon, Polygon};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::district::District;
 use super::verdict::{Applicant, Application, ReviewInput};
 use crate::crs::{AxisOrder, Crs, Transformer};
 
@@ -40,7 +39,7 @@ pub const TERRAIN_CLASSES: &[&str] = &["plain", "urban_suburb", "hilly", "mounta
 
 /// Parses a request body. `district` is the district boundary in lon/lat
 /// (when loaded) that a plot must lie inside.
-pub fn parse(body: &[u8], district: Option<&MultiPolygon>) -> Result<ReviewRequest, Vec<Problem>> {
+pub fn parse(body: &[u8], district: Option<&District>) -> Result<ReviewRequest, Vec<Problem>> {
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Err(vec![problem("", format!("malformed JSON: {e}"))]),
@@ -49,10 +48,7 @@ pub fn parse(body: &[u8], district: Option<&MultiPolygon>) -> Result<ReviewReque
 }
 
 /// Parses an already decoded request (also used for batch features).
-pub fn parse_value(
-    v: &Value,
-    district: Option<&MultiPolygon>,
-) -> Result<ReviewRequest, Vec<Problem>> {
+pub fn parse_value(v: &Value, district: Option<&District>) -> Result<ReviewRequest, Vec<Problem>> {
     let mut problems = Vec::new();
     if !v.is_object() {
         return Err(vec![problem("", "the request must be a JSON object")]);
@@ -202,7 +198,7 @@ fn str_field(
 fn parse_plot(
     p: &Value,
     crs: Crs,
-    district: Option<&MultiPolygon>,
+    district: Option<&District>,
     problems: &mut Vec<Problem>,
 ) -> Option<MultiPolygon> {
     // Accept a Feature wrapper.
@@ -454,7 +450,7 @@ mod tests {
         )
         .expect_err("cap");
         assert!(p.iter().any(|p| p.message.contains("cap")), "{p:?}");
-        let district = MultiPolygon::new(vec![Polygon::new(
+        let district = District::new(MultiPolygon::new(vec![Polygon::new(
             LineString::from(vec![
                 (112.0, 22.0),
                 (114.0, 22.0),
@@ -462,7 +458,7 @@ mod tests {
                 (112.0, 22.0),
             ]),
             vec![],
-        )]);
+        )]));
         let p =
             parse_value(&req(square(100.0, 10.0, 0.001)), Some(&district)).expect_err("outside");
         assert!(

@@ -24,6 +24,7 @@
 
 mod cache;
 mod distance;
+pub mod district;
 pub mod eval;
 mod geom;
 pub mod input;

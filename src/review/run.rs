@@ -4,6 +4,7 @@
 use geo::{Geometry, MultiPolygon};
 use serde_json::{Value, json};
 
+use super::district::District;
 use super::input::{Problem, parse_value};
 use super::record;
 use super::rules::RuleSet;
@@ -15,7 +16,7 @@ use crate::layer::registry::Snapshot;
 pub const DISTRICT_LAYER: &str = "district_boundary";
 
 /// The district boundary in lon/lat, from the loaded boundary layer.
-pub fn district_lonlat(snap: &Snapshot) -> Option<MultiPolygon> {
+pub fn district_lonlat(snap: &Snapshot) -> Option<District> {
     let layer = snap.get(DISTRICT_LAYER)?;
     let mut polys = Vec::new();
     for f in &layer.features {
@@ -31,7 +32,7 @@ pub fn district_lonlat(snap: &Snapshot) -> Option<MultiPolygon> {
             _ => {}
         }
     }
-    (!polys.is_empty()).then(|| MultiPolygon::new(polys))
+    (!polys.is_empty()).then(|| District::new(MultiPolygon::new(polys)))
 }
 
 /// A finished review: its id and the record to append to the audit trail.
@@ -44,7 +45,7 @@ pub struct Reviewed {
 pub fn review(
     rules: &RuleSet,
     snap: &Snapshot,
-    district: Option<&MultiPolygon>,
+    district: Option<&District>,
     raw: &Value,
     rerun_of: Option<&str>,
 ) -> Result<Reviewed, Vec<Problem>> {
