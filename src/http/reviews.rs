@@ -223,7 +223,12 @@ pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respo
                 let line = match p {
                     Ok(rx) => match rx.await {
                         Ok(Ok(entry)) => {
-                            let mut v = entry_json(&entry);
+                            let mut v = with_chain(
+                                entry.body,
+                                entry.seq,
+                                &entry.prev_hash,
+                                &entry.entry_hash,
+                            );
                             v["index"] = json!(index);
                             v
                         }

@@ -67,23 +67,32 @@ pub fn build(
     verdict: &Verdict,
     rerun_of: Option<&str>,
 ) -> Value {
-    let v = serde_json::to_value(verdict).unwrap_or(Value::Null);
-    json!({
-        "id": id,
-        "created_at": created_at,
-        "outcome": v["outcome"],
-        "plot_area_m2": v["plot_area_m2"],
-        "crs": v["crs"],
-        "findings": v["findings"],
-        "ruleset": v["rule_set"],
-        "layers": v["layers"],
-        "timing_us": v["timing_us"],
-        "input_sha256": input_sha256(&input),
-        "input": input,
-        "input_crs": format!("EPSG:{}", req.input_crs.epsg()),
-        "plot_lonlat": multipolygon_json(&req.input.plot),
-        "rerun_of": rerun_of,
-    })
+    let mut v = serde_json::to_value(verdict).unwrap_or(Value::Null);
+    // Move the verdict's parts into the record (no deep copies).
+    let mut take = |k: &str| {
+        v.as_object_mut()
+            .and_then(|o| o.remove(k))
+            .unwrap_or(Value::Null)
+    };
+    let mut rec = serde_json::Map::new();
+    rec.insert("id".into(), json!(id));
+    rec.insert("created_at".into(), json!(created_at));
+    rec.insert("outcome".into(), take("outcome"));
+    rec.insert("plot_area_m2".into(), take("plot_area_m2"));
+    rec.insert("crs".into(), take("crs"));
+    rec.insert("findings".into(), take("findings"));
+    rec.insert("ruleset".into(), take("rule_set"));
+    rec.insert("layers".into(), take("layers"));
+    rec.insert("timing_us".into(), take("timing_us"));
+    rec.insert("input_sha256".into(), json!(input_sha256(&input)));
+    rec.insert("input".into(), input);
+    rec.insert(
+        "input_crs".into(),
+        json!(format!("EPSG:{}", req.input_crs.epsg())),
+    );
+    rec.insert("plot_lonlat".into(), multipolygon_json(&req.input.plot));
+    rec.insert("rerun_of".into(), json!(rerun_of));
+    Value::Object(rec)
 }
 
 /// The API's view of a stored record: the record plus its chain fields.

@@ -174,40 +174,47 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String))
             }
         }
         let mut entries = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut texts = Vec::with_capacity(group.len());
         let (mut s, mut p) = (seq, prev.clone());
-        for job in &group {
+        for job in group {
             s += 1;
             let h = entry_hash_canonical(s, &p, &job.canonical);
             entries.push(AuditEntry {
                 seq: s,
-                id: job.id.clone(),
-                prev_hash: p.clone(),
+                id: job.id,
+                prev_hash: p,
                 entry_hash: h.clone(),
-                body: job.body.clone(),
+                body: job.body,
             });
+            texts.push(job.canonical);
+            replies.push(job.reply);
             p = h;
         }
-        let texts: Vec<&str> = group.iter().map(|j| j.canonical.as_str()).collect();
         match commit(&mut conn, &entries, &texts) {
             Ok(()) => {
                 seq = s;
                 prev = p;
-                for (job, e) in group.into_iter().zip(entries) {
-                    let _ = job.reply.send(Ok(e));
+                for (reply, e) in replies.into_iter().zip(entries) {
+                    let _ = reply.send(Ok(e));
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
                 tracing::error!("audit commit failed: {msg}");
-                for job in group {
-                    let _ = job.reply.send(Err(StoreError::WriteFailed(msg.clone())));
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::WriteFailed(msg.clone())));
                 }
             }
         }
     }
 }
 
-fn commit(conn: &mut Connection, entries: &[AuditEntry], texts: &[&str]) -> Result<(), StoreError> {
+fn commit(
+    conn: &mut Connection,
+    entries: &[AuditEntry],
+    texts: &[String],
+) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
