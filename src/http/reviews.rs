@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -95,7 +96,23 @@ async fn review_blocking(
     })
 }
 
-pub async fn create(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+/// Turns axum's body rejection (over the size cap, unreadable) into the
+/// API's JSON error shape.
+fn body_bytes(body: Result<Bytes, BytesRejection>, cap: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("the request body is over the limit of {cap} bytes"))
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+pub async fn create(
+    State(st): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body, st.config.max_review_bytes)?;
     let svc = service(&st)?;
     if !st.progress.is_ready() {
         return Err(ApiError::Unavailable("layers are still loading".into()));
@@ -189,7 +206,11 @@ pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiE
 
 /// Streams one NDJSON line per feature: the verdict (after its audit entry
 /// is durable) or `{"index", "error", "problems"}` for a bad feature.
-pub async fn batch(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn batch(
+    State(st): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body, st.config.max_batch_bytes)?;
     service(&st)?;
     if !st.progress.is_ready() {
         return Err(ApiError::Unavailable("layers are still loading".into()));

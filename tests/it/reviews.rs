@@ -248,3 +248,21 @@ async fn unknown_review_is_404() {
     let r = get(&format!("{}/api/reviews/rv_nope", fixtures_server().base)).await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn oversized_review_body_is_413_json() {
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/reviews", fixtures_server().base))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.expect("json error body");
+    assert!(
+        v["message"].as_str().expect("message").contains("limit"),
+        "{v}"
+    );
+}
