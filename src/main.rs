@@ -8,6 +8,11 @@ use tudi::cli::{AuditCommand, Cli, Command, ScaleArg, ServeArgs};
 use tudi::http::{self, AppState, ServerConfig};
 use tudi::layer::{self, Registry};
 
+/// mimalloc: review records and tiles allocate many short-lived buffers, and
+/// glibc malloc was the top of the profile (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
