@@ -70,9 +70,7 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
         path: def.source.clone(),
         source,
     };
-    let bytes = std::fs::read(&def.source).map_err(|e| read_err(ReadError::Io(e)))?;
-    let content_hash = hex::encode(&Sha256::digest(&bytes)[..8]);
-    drop(bytes);
+    let content_hash = file_hash(&def.source).map_err(|e| read_err(ReadError::Io(e)))?;
     let raw = read_file(
         &def.source,
         def.format,
@@ -182,6 +180,15 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
         millis: start.elapsed().as_millis(),
     };
     Ok((layer, report))
+}
+
+/// First 8 bytes (hex) of the SHA-256 of a file, streamed: a 300 MB source
+/// is not held in memory just to name its version.
+fn file_hash(path: &std::path::Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(&hasher.finalize()[..8]))
 }
 
 /// EPSG:4326 and EPSG:4490 are the same to the metre; a file declaring one
