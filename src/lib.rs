@@ -3,10 +3,12 @@
 //! Dependencies point one way: `http -> {tiles, catalog} -> layer -> crs`.
 //! See `ARCHITECTURE.md` for the code map and invariants.
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod crs;
 pub mod fixtures;
+pub mod glyphs;
 pub mod http;
 pub mod ingest;
 pub mod layer;

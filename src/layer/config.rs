@@ -36,14 +36,7 @@ pub enum ConfigError {
     Empty { dir: PathBuf },
 }
 
-/// Who may see a layer. Enforced by the access-control layer of the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    #[default]
-    Public,
-    Restricted,
-}
+pub use crate::auth::{Access, Mask};
 
 /// What to do with a feature whose geometry is invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -75,36 +68,41 @@ impl SourceFormat {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A layer definition as written (a `layers/*.toml` file, or the metadata
+/// of a layer created through the API): phase one, not yet checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLayerDef {
-    id: String,
-    title: String,
-    category: String,
+pub struct RawLayerDef {
+    pub id: String,
+    pub title: String,
+    pub category: String,
     #[serde(default)]
-    description: Option<String>,
-    source: PathBuf,
+    pub description: Option<String>,
+    pub source: PathBuf,
     #[serde(default)]
-    format: Option<SourceFormat>,
-    crs: String,
+    pub format: Option<SourceFormat>,
+    pub crs: String,
     #[serde(default)]
-    axis_order: Option<String>,
+    pub axis_order: Option<String>,
     #[serde(default)]
-    id_field: Option<String>,
+    pub id_field: Option<String>,
     #[serde(default)]
-    attributes: Vec<String>,
+    pub attributes: Vec<String>,
     #[serde(default)]
-    minzoom: Option<u8>,
+    pub minzoom: Option<u8>,
     #[serde(default)]
-    maxzoom: Option<u8>,
+    pub maxzoom: Option<u8>,
     #[serde(default = "default_true")]
-    drop_small: bool,
+    pub drop_small: bool,
     #[serde(default)]
-    access: Access,
+    pub access: Access,
+    /// Attribute -> lowest role allowed to read it.
     #[serde(default)]
-    invalid: InvalidPolicy,
+    pub mask: Mask,
     #[serde(default)]
-    simplify_px: Option<f64>,
+    pub invalid: InvalidPolicy,
+    #[serde(default)]
+    pub simplify_px: Option<f64>,
 }
 
 fn default_true() -> bool {
@@ -133,6 +131,8 @@ pub struct LayerDef {
     /// `false` for layers with legal meaning (restricted zones stay visible).
     pub drop_small: bool,
     pub access: Access,
+    /// Attributes hidden from callers below a role.
+    pub mask: Mask,
     pub invalid: InvalidPolicy,
     /// Simplification tolerance in tile pixels (1/4096 of a tile side is one
     /// unit of the encoded grid; one screen pixel of a 512-px tile is 8 units).
@@ -170,6 +170,12 @@ impl LayerDef {
             file: file.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
+        Self::resolve(raw, file)
+    }
+
+    /// Checks a raw definition; `file` names it in errors and anchors
+    /// relative source paths.
+    pub fn resolve(raw: RawLayerDef, file: &Path) -> Result<LayerDef, ConfigError> {
         let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
             file: file.to_path_buf(),
             key,
@@ -245,6 +251,14 @@ impl LayerDef {
         if raw.attributes.len() > u16::MAX as usize {
             return Err(invalid("attributes", "too many attributes".into()));
         }
+        for a in raw.mask.keys() {
+            if !raw.attributes.is_empty() && !raw.attributes.contains(a) {
+                return Err(invalid(
+                    "mask",
+                    format!("`{a}` is not one of the layer's attributes"),
+                ));
+            }
+        }
         let simplify_px = raw.simplify_px.unwrap_or(1.0);
         if !(0.0..=64.0).contains(&simplify_px) {
             return Err(invalid(
@@ -267,6 +281,7 @@ impl LayerDef {
             maxzoom,
             drop_small: raw.drop_small,
             access: raw.access,
+            mask: raw.mask,
             invalid: raw.invalid,
             simplify_px,
         })

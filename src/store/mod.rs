@@ -4,11 +4,15 @@
 //! PostgreSQL backend can stand beside it.
 
 pub mod audit;
+pub mod catalog;
+mod catalog_sqlite;
 pub mod sqlite;
 
 use std::path::PathBuf;
 
 pub use audit::{AuditEntry, Problem, VerifyReport};
+pub use catalog::Catalog;
+pub use catalog_sqlite::SqliteCatalog;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,4 +27,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
