@@ -46,6 +46,15 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// API keys, stored hashed in `DATA_DIR/catalog.sqlite` (works while
+    /// the server runs).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Upload a file to a running server as a new version of a layer, or as
+    /// a new layer when `--title` and `--category` are given.
+    Publish(PublishArgs),
     /// Generate the synthetic district (deterministic from the seed).
     Fixtures {
         #[arg(long, value_enum, default_value_t = ScaleArg::Small)]
@@ -68,6 +77,65 @@ pub enum AuditCommand {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (the only time it is shown) on stdout.
+    Create {
+        /// viewer, approver, publisher or admin.
+        #[arg(long)]
+        role: String,
+        /// Who or what the key is for.
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// List keys (ids, roles, labels; never the secrets) as JSON.
+    List {
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a key by its id (`k_...`).
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// GeoJSON, GeoPackage, zipped Shapefile or FlatGeobuf.
+    pub file: PathBuf,
+    /// Layer id.
+    #[arg(long)]
+    pub id: String,
+    /// Title of a new layer.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Category of a new layer.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Access of a new layer: public, restricted or a role list.
+    #[arg(long)]
+    pub access: Option<String>,
+    /// CRS of the file when it does not say (or says wrong), e.g. EPSG:4547.
+    #[arg(long)]
+    pub crs: Option<String>,
+    /// Validate only: print the report, publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Note kept with the version.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// The server's base URL.
+    #[arg(long, env = "TUDI_SERVER", default_value = "http://127.0.0.1:3000")]
+    pub server: String,
+    /// A publisher's API key.
+    #[arg(long, env = "TUDI_KEY", hide_env_values = true)]
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,14 +6,15 @@
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod crs;
 pub mod fixtures;
-pub mod glyphs;
 pub mod http;
 pub mod ingest;
 pub mod layer;
 pub mod metrics;
 pub mod offline;
+pub mod publish;
 pub mod report;
 pub mod review;
 pub mod store;

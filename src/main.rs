@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => tudi::offline::audit_verify(&data_dir),
+        Command::Keys { command } => tudi::client::keys(command),
+        Command::Publish(args) => tudi::client::publish(args),
         Command::Fixtures {
             scale,
             seed,
@@ -77,7 +79,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
         let addr = listener.local_addr()?;
         let registry = Arc::new(Registry::default());
-        let mut state = AppState::new(registry, defs.clone(), config);
+        let catalog: Arc<dyn tudi::store::Catalog> =
+            Arc::new(tudi::store::SqliteCatalog::open(&args.data_dir)?);
+        let publisher = Arc::new(tudi::publish::Publisher::new(
+            &args.data_dir,
+            catalog.clone(),
+            registry.clone(),
+            &defs,
+        ));
+        let mut state = AppState::new(registry, defs.clone(), config)
+            .with_catalog(catalog)
+            .with_publisher(publisher);
         if let Some((rules, store)) = review {
             state = state.with_review(rules, store);
         }

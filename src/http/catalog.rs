@@ -5,15 +5,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::base_url::base_url;
 use super::state::AppState;
+use crate::auth::Caller;
 
-pub async fn catalog(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Json<Value> {
+/// The catalog as the caller may see it: layers they may not see are absent.
+pub async fn catalog(
+    State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
     let snap = st.registry.snapshot();
     let base = base_url(
         st.config.public_url.as_deref(),
@@ -24,6 +32,7 @@ pub async fn catalog(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Jso
     let services: Vec<Value> = snap
         .layers
         .values()
+        .filter(|l| l.def.access.allows(&caller))
         .map(|l| {
             *categories.entry(l.def.category.as_str()).or_default() += 1;
             json!({
@@ -48,9 +57,20 @@ pub async fn catalog(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Jso
         .into_iter()
         .map(|(name, count)| json!({"name": name, "services": count}))
         .collect();
-    Json(json!({
+    let mut resp = Json(json!({
         "services": services,
         "categories": categories,
         "loading": !st.progress.is_ready(),
+        "role": caller.role,
     }))
+    .into_response();
+    if caller.role.is_some() {
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+    }
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    resp
 }

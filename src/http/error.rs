@@ -13,6 +13,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// No or a bad API key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key whose role is too low.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request is well-formed HTTP but its content is invalid; every
     /// problem is listed.
     #[error("{message}")]
@@ -22,6 +28,14 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// An upload that cannot be used; the validation report (if one was
+    /// made) says why, feature by feature.
+    #[error("{message}")]
+    Rejected {
+        status: u16,
+        message: String,
+        report: Option<serde_json::Value>,
+    },
     #[error("{0}")]
     TooLarge(String),
     /// Still loading, or a dependency is down: retry later.
@@ -36,8 +50,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Rejected { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+            }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -48,8 +67,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Invalid { .. } => "invalid",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Rejected { status: 413, .. } => "too_large",
+            ApiError::Rejected { status: 415, .. } => "unsupported_format",
+            ApiError::Rejected { .. } => "invalid_upload",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -63,6 +87,55 @@ impl From<crate::tiles::TileError> for ApiError {
             // Bad render options are the server's configuration, not the request.
             crate::tiles::TileError::Options(m) => ApiError::Internal(m),
             other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::NotFound(m) => ApiError::NotFound(m),
+            S::Conflict(m) => ApiError::Conflict(m),
+            S::Closed => ApiError::Unavailable("the store is shut down".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::publish::PublishError> for ApiError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        use crate::publish::PublishError as P;
+        match e {
+            P::Ingest(ie) => {
+                let status = ie.http_status();
+                if status >= 500 {
+                    ApiError::Internal(ie.to_string())
+                } else {
+                    ApiError::Rejected {
+                        status,
+                        message: ie.to_string(),
+                        report: None,
+                    }
+                }
+            }
+            P::Rejected { reason, report } => ApiError::Rejected {
+                status: 422,
+                message: format!("the upload cannot be published: {reason}"),
+                report: serde_json::to_value(&report).ok(),
+            },
+            P::BadRequest(m) => ApiError::BadRequest(m),
+            P::Config(c) => ApiError::BadRequest(c.to_string()),
+            P::NotFound(m) => ApiError::NotFound(m),
+            P::Conflict(m) => ApiError::Conflict(m),
+            P::Store(s) => s.into(),
+            P::Load(l) => ApiError::Rejected {
+                status: 422,
+                message: l.to_string(),
+                report: None,
+            },
+            P::Io(path, e) => ApiError::Internal(format!("{}: {e}", path.display())),
+            P::Write(m) => ApiError::Internal(m),
         }
     }
 }
@@ -81,10 +154,22 @@ impl IntoResponse for ApiError {
         if let ApiError::Invalid { problems, .. } = &self {
             body["problems"] = json!(problems);
         }
+        if let ApiError::Rejected {
+            report: Some(r), ..
+        } = &self
+        {
+            body["report"] = r.clone();
+        }
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tudi\""),
+            );
         }
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,14 +1,18 @@
 //! The HTTP surface (axum): routes, middleware, and serving with graceful
 //! shutdown. Only this module knows axum and JSON wire shapes.
 
+pub mod auth;
 pub mod base_url;
 pub mod catalog;
 pub mod error;
+pub mod keys;
+pub mod layers;
 pub mod ops;
 pub mod reviews;
 pub mod state;
 pub mod styles;
 pub mod tiles;
+pub mod upload;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,7 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -27,6 +31,7 @@ use tower_http::cors::{Any, CorsLayer};
 pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
 
+use crate::auth::Role;
 use crate::layer::{LayerDef, load_all};
 use crate::metrics::{LayerLabel, Route, RouteLabels};
 
@@ -45,6 +50,31 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/styles/{name}", get(styles::get_one))
         .route("/tiles/{ids}", get(tiles::tilejson))
         .route("/tiles/{ids}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/api/me", get(keys::me))
+        .merge(approver_routes(&state))
+        .merge(publisher_routes(&state))
+        .merge(admin_routes())
+        .fallback(not_found)
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Routes guarded by a minimum role.
+fn guarded(router: Router<Arc<AppState>>, min: Role) -> Router<Arc<AppState>> {
+    router.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+        auth::require(min, req, next)
+    }))
+}
+
+/// Reviews and the audit trail: `approver`.
+fn approver_routes(state: &AppState) -> Router<Arc<AppState>> {
+    let r = Router::new()
         .route(
             "/api/reviews",
             post(reviews::create).layer(DefaultBodyLimit::max(state.config.max_review_bytes)),
@@ -56,12 +86,34 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/reviews/{id}", get(reviews::get_one))
         .route("/api/reviews/{id}/report", get(reviews::report))
         .route("/api/reviews/{id}/rerun", post(reviews::rerun))
-        .route("/api/audit/verify", get(reviews::verify))
-        .fallback(not_found)
-        .layer(CompressionLayer::new())
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(cors)
-        .with_state(state)
+        .route("/api/audit/verify", get(reviews::verify));
+    guarded(r, Role::Approver)
+}
+
+/// Publishing: `publisher`.
+fn publisher_routes(state: &AppState) -> Router<Arc<AppState>> {
+    // The upload code enforces the cap itself (413 before buffering); the
+    // extractor limit sits just above it.
+    let limit =
+        DefaultBodyLimit::max((state.config.max_upload_bytes as usize).saturating_add(1 << 20));
+    let r = Router::new()
+        .route("/api/layers", post(layers::create).get(layers::list))
+        .route("/api/layers/{id}", delete(layers::delete))
+        .route(
+            "/api/layers/{id}/versions",
+            post(layers::new_version).get(layers::versions),
+        )
+        .route("/api/layers/{id}/rollback", post(layers::rollback))
+        .layer(limit);
+    guarded(r, Role::Publisher)
+}
+
+/// Keys: `admin`.
+fn admin_routes() -> Router<Arc<AppState>> {
+    let r = Router::new()
+        .route("/api/keys", post(keys::create).get(keys::list))
+        .route("/api/keys/{id}", delete(keys::revoke));
+    guarded(r, Role::Admin)
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -101,9 +153,45 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
     let result = tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let progress = |_done: usize, _total: usize| {};
+        // With a catalog, it decides which version of each layer to load.
+        let (defs, versions): (Vec<LayerDef>, Vec<Option<u64>>) = match &st.publish {
+            Some(p) => match p.plan() {
+                Ok(plan) => plan.into_iter().map(|pl| (pl.def, pl.version)).unzip(),
+                Err(e) => return vec![format!("catalog: {e}")],
+            },
+            None => {
+                let n = defs.len();
+                (defs, vec![Some(1); n])
+            }
+        };
+        st.progress.total.store(defs.len(), Ordering::Relaxed);
+        for d in &defs {
+            st.set_def(d.clone());
+        }
         let results = load_all(&defs, threads, &progress);
         let mut errors = Vec::new();
-        for r in results {
+        for (r, version) in results.into_iter().zip(versions) {
+            let r = r.and_then(|(mut layer, report)| {
+                match (version, &st.publish) {
+                    (Some(v), _) => layer.version = v,
+                    (None, Some(p)) => {
+                        if let Err(e) = p.record_bootstrap(&mut layer) {
+                            return Ok(Err(format!("layer `{}`: catalog: {e}", layer.def.id)));
+                        }
+                    }
+                    (None, None) => {}
+                }
+                Ok(Ok((layer, report)))
+            });
+            let r = match r {
+                Ok(Ok(x)) => Ok(x),
+                Ok(Err(msg)) => {
+                    st.progress.failed.fetch_add(1, Ordering::Relaxed);
+                    errors.push(msg);
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
             match r {
                 Ok((layer, report)) => {
                     if report.repaired + report.dropped > 0 {

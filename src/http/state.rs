@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub max_review_bytes: usize,
     /// Largest batch review request body, bytes.
     pub max_batch_bytes: usize,
+    /// Largest layer upload, bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +45,7 @@ impl Default for ServerConfig {
             tile_max_age: 60,
             max_review_bytes: 1024 * 1024,
             max_batch_bytes: 64 * 1024 * 1024,
+            max_upload_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -77,6 +80,13 @@ pub struct AppState {
     pub district: std::sync::Mutex<Option<(String, Arc<crate::review::district::District>)>>,
     /// MapLibre styles served at `/styles` (absent: an empty list).
     pub styles: Option<Arc<crate::styles::Styles>>,
+    /// The durable catalog of layers, versions and API keys (absent: no keys
+    /// are accepted and nothing can be published).
+    pub catalog: Option<Arc<dyn crate::store::Catalog>>,
+    /// Recent API key lookups.
+    pub keys: super::auth::KeyCache,
+    /// Publishing: data folder and the lock that serialises publishes.
+    pub publish: Option<Arc<crate::publish::Publisher>>,
 }
 
 /// What the review endpoints need.
@@ -100,7 +110,22 @@ impl AppState {
             review: None,
             district: std::sync::Mutex::new(None),
             styles: None,
+            catalog: None,
+            keys: Default::default(),
+            publish: None,
         }
+    }
+
+    /// Adds the catalog (keys, and the layer versions publishing writes).
+    pub fn with_catalog(mut self, catalog: Arc<dyn crate::store::Catalog>) -> AppState {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Adds publishing (needs the catalog).
+    pub fn with_publisher(mut self, p: Arc<crate::publish::Publisher>) -> AppState {
+        self.publish = Some(p);
+        self
     }
 
     /// Adds the review service.
@@ -134,6 +159,31 @@ impl AppState {
         let d = Arc::new(crate::review::run::district_lonlat(snap)?);
         *guard = Some((tag, d.clone()));
         Some(d)
+    }
+
+    /// Whether the caller may see configured layer `id` (loaded or not).
+    pub fn is_visible(&self, id: &str, caller: &crate::auth::Caller) -> bool {
+        let defs = match self.defs.read() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        defs.get(id).is_some_and(|d| d.access.allows(caller))
+    }
+
+    /// Records a layer definition (a layer created or republished).
+    pub fn set_def(&self, def: LayerDef) {
+        match self.defs.write() {
+            Ok(mut d) => d.insert(def.id.clone(), def),
+            Err(p) => p.into_inner().insert(def.id.clone(), def),
+        };
+    }
+
+    /// Forgets a layer definition (a deleted layer).
+    pub fn remove_def(&self, id: &str) {
+        match self.defs.write() {
+            Ok(mut d) => d.remove(id),
+            Err(p) => p.into_inner().remove(id),
+        };
     }
 
     /// Whether `id` is configured (loaded or not).

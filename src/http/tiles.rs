@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,6 +16,7 @@ use serde_json::{Value as Json_, json};
 use super::base_url::base_url;
 use super::error::ApiError;
 use super::state::AppState;
+use crate::auth::Caller;
 use crate::cache::{CachedTile, Encoding, TileKey};
 use crate::layer::Layer;
 use crate::layer::registry::Snapshot;
@@ -29,11 +31,14 @@ pub struct TileQuery {
 }
 
 /// Resolves `a,b,c` to loaded layers: duplicates collapsed (first kept),
-/// unknown ids 404, configured-but-loading 503.
+/// unknown ids 404, configured-but-loading 503. A layer the caller may not
+/// see is answered exactly like an unknown one (404), so its existence does
+/// not leak.
 pub fn resolve_layers(
     st: &AppState,
     snap: &Snapshot,
     ids: &str,
+    caller: &Caller,
 ) -> Result<Vec<Arc<Layer>>, ApiError> {
     let mut out: Vec<Arc<Layer>> = Vec::new();
     for id in ids.split(',') {
@@ -52,8 +57,13 @@ pub fn resolve_layers(
                 st.config.max_composite
             )));
         }
+        let not_found = || ApiError::NotFound(format!("no layer `{}`", truncate(id)));
         match snap.get(id) {
+            Some(l) if !l.def.access.allows(caller) => return Err(not_found()),
             Some(l) => out.push(l.clone()),
+            None if st.is_configured(id) && !st.is_visible(id, caller) => {
+                return Err(not_found());
+            }
             None if st.is_configured(id) => {
                 return Err(ApiError::Unavailable(format!(
                     "layer `{id}` is still loading"
@@ -72,13 +82,43 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// `id@tag,id@tag`: the cache key part and the composite's version tag.
-fn versions_key(layers: &[Arc<Layer>]) -> String {
+/// `id@tag,id@tag`: the cache key part and the composite's version tag;
+/// a layer with attributes hidden from the caller adds `~` and the hidden
+/// names, so masked and unmasked tiles are cached apart.
+fn versions_key(layers: &[Arc<Layer>], caller: &Caller) -> String {
     layers
         .iter()
-        .map(|l| format!("{}@{}", l.def.id, l.version_tag()))
+        .map(|l| {
+            let hidden = crate::auth::hidden(&l.def.mask, caller);
+            if hidden.is_empty() {
+                format!("{}@{}", l.def.id, l.version_tag())
+            } else {
+                format!("{}@{}~{}", l.def.id, l.version_tag(), hidden.join("~"))
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `(layer, field index)` of every attribute hidden from the caller.
+fn hidden_fields(layers: &[Arc<Layer>], caller: &Caller) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    for l in layers {
+        for name in crate::auth::hidden(&l.def.mask, caller) {
+            if let Some(i) = l.field_index(name) {
+                out.push((l.def.id.clone(), i));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a response depends on who asks: a restricted layer or one with
+/// masked attributes. Such responses are `Cache-Control: private`.
+pub fn is_personal(layers: &[Arc<Layer>]) -> bool {
+    layers
+        .iter()
+        .any(|l| !l.def.access.is_public() || !l.def.mask.is_empty())
 }
 
 fn composite_tag(layers: &[Arc<Layer>]) -> String {
@@ -146,13 +186,14 @@ pub async fn tile(
     State(st): State<Arc<AppState>>,
     Path((ids, z, x, y)): Path<(String, String, String, String)>,
     Query(q): Query<TileQuery>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let coord = TileCoord::parse(&z, &x, &y)?;
     let snap = st.registry.snapshot();
-    let layers = resolve_layers(&st, &snap, &ids)?;
+    let layers = resolve_layers(&st, &snap, &ids, &caller)?;
     let key = TileKey {
-        layers: Arc::from(versions_key(&layers)),
+        layers: Arc::from(versions_key(&layers, &caller)),
         z: coord.z,
         x: coord.x,
         y: coord.y,
@@ -164,7 +205,8 @@ pub async fn tile(
         }
         None => {
             st.metrics.cache_misses.inc();
-            let opts = st.config.render.clone();
+            let mut opts = st.config.render.clone();
+            opts.hidden = hidden_fields(&layers, &caller);
             let started = Instant::now();
             let layers2 = layers.clone();
             let rendered = tokio::task::spawn_blocking(move || {
@@ -189,17 +231,29 @@ pub async fn tile(
         negotiate(&headers)
     };
     let current = composite_tag(&layers);
-    let cache_control = if q.v.as_deref() == Some(current.as_str()) {
-        "public, max-age=31536000, immutable".to_string()
+    let scope = if is_personal(&layers) {
+        "private"
     } else {
-        format!("public, max-age={}", st.config.tile_max_age)
+        "public"
+    };
+    let cache_control = if q.v.as_deref() == Some(current.as_str()) {
+        format!("{scope}, max-age=31536000, immutable")
+    } else {
+        format!("{scope}, max-age={}", st.config.tile_max_age)
     };
     let etag = cached.etag(enc);
     let mut resp_headers = HeaderMap::new();
     let hv = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
     resp_headers.insert(header::ETAG, hv(&etag));
     resp_headers.insert(header::CACHE_CONTROL, hv(&cache_control));
-    resp_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    resp_headers.insert(
+        header::VARY,
+        HeaderValue::from_static(if scope == "private" {
+            "Accept-Encoding, Authorization"
+        } else {
+            "Accept-Encoding"
+        }),
+    );
     if etag_matches(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
@@ -228,10 +282,11 @@ pub async fn tile(
 pub async fn tilejson(
     State(st): State<Arc<AppState>>,
     Path(ids): Path<String>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Response, ApiError> {
     let snap = st.registry.snapshot();
-    let layers = resolve_layers(&st, &snap, &ids)?;
+    let layers = resolve_layers(&st, &snap, &ids, &caller)?;
     let base = base_url(
         st.config.public_url.as_deref(),
         &headers,
@@ -261,9 +316,11 @@ pub async fn tilejson(
     let vector_layers: Vec<Json_> = layers
         .iter()
         .map(|l| {
+            let hidden = crate::auth::hidden(&l.def.mask, &caller);
             let fields: serde_json::Map<String, Json_> = l
                 .fields
                 .iter()
+                .filter(|(n, _)| !hidden.contains(&n.as_str()))
                 .map(|(n, t)| (n.clone(), json!(format!("{t:?}"))))
                 .collect();
             json!({
@@ -280,7 +337,8 @@ pub async fn tilejson(
         .map(|l| l.def.title.as_str())
         .collect::<Vec<_>>()
         .join(" + ");
-    Ok(Json(json!({
+    let personal = is_personal(&layers);
+    let body = Json(json!({
         "tilejson": "3.0.0",
         "name": name,
         "description": layers.iter().filter_map(|l| l.def.description.clone()).collect::<Vec<_>>().join("; "),
@@ -292,7 +350,17 @@ pub async fn tilejson(
         "bounds": b,
         "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, center_zoom],
         "vector_layers": vector_layers,
-    })))
+    }));
+    let mut resp = body.into_response();
+    if personal {
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        resp.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    }
+    Ok(resp)
 }
 
 /// A zoom at which the bounds fill roughly one 512-px screen.

@@ -49,12 +49,17 @@ impl Registry {
 
     /// Swaps in a new version of one layer (or adds it); returns the old one.
     pub fn put(&self, layer: Layer) -> Option<Arc<Layer>> {
+        self.put_arc(Arc::new(layer))
+    }
+
+    /// Like [`Registry::put`], for a layer already behind an `Arc`.
+    pub fn put_arc(&self, layer: Arc<Layer>) -> Option<Arc<Layer>> {
         let mut guard = match self.current.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut layers = guard.layers.clone();
-        let old = layers.insert(layer.def.id.clone(), Arc::new(layer));
+        let old = layers.insert(layer.def.id.clone(), layer);
         *guard = Arc::new(Snapshot { layers });
         old
     }

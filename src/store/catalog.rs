@@ -81,6 +81,8 @@ pub struct NewVersion {
     pub report: Option<String>,
     /// Free-text note.
     pub note: Option<String>,
+    /// Attribute names in the file.
+    pub fields: Vec<String>,
 }
 
 /// One stored version.
@@ -100,6 +102,7 @@ pub struct VersionRow {
     pub created_at: String,
     pub created_by: Option<String>,
     pub note: Option<String>,
+    pub fields: Vec<String>,
 }
 
 /// One API key (never the secret).

@@ -38,6 +38,7 @@ CREATE TABLE versions (
     created_by TEXT,
     report     TEXT,
     note       TEXT,
+    fields     TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (layer, version)
 );
 CREATE TABLE events (
@@ -142,7 +143,7 @@ fn layer_row(r: &Row<'_>) -> Result<LayerRow, rusqlite::Error> {
     })
 }
 
-const VERSION_COLS: &str = "layer, version, file, format, crs, axis_order, sha256, features, bytes, origin, created_at, created_by, note";
+const VERSION_COLS: &str = "layer, version, file, format, crs, axis_order, sha256, features, bytes, origin, created_at, created_by, note, fields";
 
 fn version_row(r: &Row<'_>) -> Result<VersionRow, rusqlite::Error> {
     Ok(VersionRow {
@@ -159,6 +160,7 @@ fn version_row(r: &Row<'_>) -> Result<VersionRow, rusqlite::Error> {
         created_at: r.get(10)?,
         created_by: r.get(11)?,
         note: r.get(12)?,
+        fields: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
     })
 }
 
@@ -277,8 +279,8 @@ impl Catalog for SqliteCatalog {
         )?;
         let at = now_rfc3339();
         tx.execute(
-            "INSERT INTO versions (layer, version, file, format, crs, axis_order, sha256, features, bytes, origin, created_at, created_by, report, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT INTO versions (layer, version, file, format, crs, axis_order, sha256, features, bytes, origin, created_at, created_by, report, note, fields)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 layer,
                 next,
@@ -293,7 +295,8 @@ impl Catalog for SqliteCatalog {
                 at,
                 v.created_by,
                 v.report,
-                v.note
+                v.note,
+                serde_json::to_string(&v.fields).unwrap_or_else(|_| "[]".into())
             ],
         )?;
         tx.execute(
@@ -459,6 +462,7 @@ mod tests {
             created_by: Some("k_1".into()),
             report: None,
             note: None,
+            fields: vec!["a".into()],
         }
     }
 

@@ -71,6 +71,9 @@ pub struct RenderOptions {
     /// simplification tolerance and, for `drop_small` layers, the point cell
     /// and keeps the largest half of a `drop_small` layer's features.
     pub coarsen: u32,
+    /// Attributes left out of the tile: `(layer id, field index)` pairs
+    /// (masked for the caller's role).
+    pub hidden: Vec<(String, u16)>,
 }
 
 impl Default for RenderOptions {
@@ -81,6 +84,7 @@ impl Default for RenderOptions {
             max_bytes: 500_000,
             max_attempts: 6,
             coarsen: 0,
+            hidden: Vec::new(),
         }
     }
 }
@@ -336,6 +340,13 @@ fn render_layer_capped(
     }
     let total = candidates.len();
 
+    let hide: Vec<u16> = opts
+        .hidden
+        .iter()
+        .filter(|(l, _)| *l == layer.def.id)
+        .map(|(_, f)| *f)
+        .collect();
+    let mut shown = Vec::new();
     let mut w = Worker::new(&params);
     for i in candidates {
         let Some(f) = layer.features.get(i as usize) else {
@@ -348,7 +359,14 @@ fn render_layer_capped(
         };
         match outcome {
             Outcome::Kept | Outcome::Enlarged => {
-                builder.add(f.id, kind, &w.writer.cmds, &f.props, &layer.fields);
+                let props = if hide.is_empty() {
+                    &f.props
+                } else {
+                    shown.clear();
+                    shown.extend(f.props.iter().filter(|(k, _)| !hide.contains(k)).cloned());
+                    &shown
+                };
+                builder.add(f.id, kind, &w.writer.cmds, props, &layer.fields);
                 if cap.is_some_and(|c| encode::field_len(builder.bytes()) > c) {
                     return Err(Overflow {
                         encoded: builder.len(),

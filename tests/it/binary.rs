@@ -106,6 +106,26 @@ impl Drop for Guard {
     }
 }
 
+/// `tudi keys create --role ROLE`: the key printed on stdout.
+fn cli_key(data: &std::path::Path, role: &str) -> String {
+    let out = tudi()
+        .args(["keys", "create", "--role", role, "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("tudi keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    assert!(key.starts_with("tudi_") && key.len() == 45, "{key}");
+    key
+}
+
 fn serve_fixtures(data: &std::path::Path) -> (Guard, String) {
     let repo = super::support::repo();
     let mut child = tudi()
@@ -136,6 +156,7 @@ fn serve_fixtures(data: &std::path::Path) -> (Guard, String) {
 #[tokio::test]
 async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     let data = tempfile::tempdir().expect("tmp");
+    let key = cli_key(data.path(), "approver");
     let (mut guard, base) = serve_fixtures(data.path());
     let text =
         std::fs::read_to_string(super::support::repo().join("fixtures/small/applications.geojson"))
@@ -146,6 +167,7 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
     let body = serde_json::json!({"type": "FeatureCollection", "features": many}).to_string();
     let mut resp = reqwest::Client::new()
         .post(format!("{base}/api/reviews/batch"))
+        .bearer_auth(&key)
         .body(body)
         .send()
         .await

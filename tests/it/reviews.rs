@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::support::{fixtures_server, get, repo};
+use tudi::auth::Role;
+
+use super::support::{fixtures_server, get_as, key, repo};
 
 fn applications() -> Vec<Value> {
     let text = std::fs::read_to_string(repo().join("fixtures/small/applications.geojson"))
@@ -21,6 +23,7 @@ fn request(f: &Value) -> Value {
 async fn post(path: &str, body: &Value) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{}{path}", fixtures_server().base))
+        .bearer_auth(key(Role::Approver))
         .json(body)
         .send()
         .await
@@ -96,17 +99,20 @@ async fn single_review_is_complete_audited_and_printable() {
     let id = v["id"].as_str().expect("id");
     assert_eq!(loc, format!("/api/reviews/{id}"));
 
-    let again: Value = get(&format!("{}/api/reviews/{id}", fixtures_server().base))
-        .await
-        .json()
-        .await
-        .expect("get");
+    let again: Value = get_as(
+        &format!("{}/api/reviews/{id}", fixtures_server().base),
+        Role::Approver,
+    )
+    .await
+    .json()
+    .await
+    .expect("get");
     assert_eq!(again, v);
 
-    let html = get(&format!(
-        "{}/api/reviews/{id}/report",
-        fixtures_server().base
-    ))
+    let html = get_as(
+        &format!("{}/api/reviews/{id}/report", fixtures_server().base),
+        Role::Approver,
+    )
     .await
     .text()
     .await
@@ -122,11 +128,14 @@ async fn single_review_is_complete_audited_and_printable() {
     assert_eq!(rv["rerun_of"], id);
     assert_eq!(rv["input_sha256"], v["input_sha256"]);
 
-    let ver: Value = get(&format!("{}/api/audit/verify", fixtures_server().base))
-        .await
-        .json()
-        .await
-        .expect("verify");
+    let ver: Value = get_as(
+        &format!("{}/api/audit/verify", fixtures_server().base),
+        Role::Approver,
+    )
+    .await
+    .json()
+    .await
+    .expect("verify");
     assert_eq!(ver["ok"], true, "{ver}");
 }
 
@@ -136,6 +145,7 @@ async fn batch_finds_every_labelled_violation() {
         .expect("fixture");
     let r = reqwest::Client::new()
         .post(format!("{}/api/reviews/batch", fixtures_server().base))
+        .bearer_auth(key(Role::Approver))
         .header("content-type", "application/geo+json")
         .body(text)
         .send()
@@ -222,6 +232,7 @@ async fn bad_plots_get_422_with_every_problem() {
     // Malformed JSON.
     let r = reqwest::Client::new()
         .post(format!("{}/api/reviews", fixtures_server().base))
+        .bearer_auth(key(Role::Approver))
         .header("content-type", "application/json")
         .body("{\"plot\": [")
         .send()
@@ -245,7 +256,11 @@ async fn bad_plots_get_422_with_every_problem() {
 
 #[tokio::test]
 async fn unknown_review_is_404() {
-    let r = get(&format!("{}/api/reviews/rv_nope", fixtures_server().base)).await;
+    let r = get_as(
+        &format!("{}/api/reviews/rv_nope", fixtures_server().base),
+        Role::Approver,
+    )
+    .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -254,6 +269,7 @@ async fn oversized_review_body_is_413_json() {
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let r = reqwest::Client::new()
         .post(format!("{}/api/reviews", fixtures_server().base))
+        .bearer_auth(key(Role::Approver))
         .header("content-type", "application/json")
         .body(big)
         .send()

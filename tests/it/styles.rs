@@ -6,10 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::support::{fixtures_server, folder, get, tile_of};
+use tudi::auth::Role;
 
+use super::support::{fixtures_server, folder, get_as, tile_of};
+
+/// As an admin: the style names restricted layers too.
 async fn json(url: &str) -> Value {
-    let r = get(url).await;
+    let r = get_as(url, Role::Admin).await;
     assert_eq!(r.status(), 200, "{url}");
     r.json().await.expect("json")
 }
@@ -48,7 +51,7 @@ async fn land_review_points_at_the_server_and_names_catalogued_layers() {
             .replace("{z}", &z.to_string())
             .replace("{x}", &x.to_string())
             .replace("{y}", &y.to_string());
-        let status = get(&tile).await.status();
+        let status = get_as(&tile, Role::Admin).await.status();
         assert!(status == 200 || status == 204, "{tile}: {status}");
         offered.insert(name.clone(), ids);
     }
@@ -102,7 +105,7 @@ async fn list_and_unknown_style() {
         .filter_map(|v| v["name"].as_str())
         .collect();
     assert!(names.contains(&"land-review") && names.contains(&"parcels"));
-    let r = get(&format!("{}/styles/nope", s.base)).await;
+    let r = get_as(&format!("{}/styles/nope", s.base), Role::Admin).await;
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"], "not_found");

@@ -4,11 +4,47 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use tudi::auth::Role;
 use tudi::http::{self, AppState, ServerConfig};
 use tudi::layer::Registry;
 
 pub struct Server {
     pub base: String,
+    /// The data folder (catalog, audit trail, published versions).
+    pub data: PathBuf,
+}
+
+/// The test key of a role: the same secret in every test server's catalog.
+pub fn key(role: Role) -> &'static str {
+    static KEYS: OnceLock<Vec<(Role, String)>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        Role::ALL
+            .iter()
+            .map(|r| (*r, tudi::auth::new_key().secret))
+            .collect()
+    });
+    keys.iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, k)| k.as_str())
+        .expect("every role has a key")
+}
+
+/// Opens the catalog of `data` and records the test keys in it.
+pub fn catalog_with_keys(data: &Path) -> Arc<tudi::store::SqliteCatalog> {
+    use tudi::store::Catalog;
+    let catalog = tudi::store::SqliteCatalog::open(data).expect("catalog");
+    let existing = catalog.keys().expect("keys");
+    for role in Role::ALL {
+        let secret = key(role);
+        let hash = tudi::auth::hash_key(secret);
+        let id = format!("k_test_{role}");
+        if !existing.iter().any(|k| k.id == id) {
+            catalog
+                .create_key(&id, &hash, role, Some("test"))
+                .expect("create key");
+        }
+    }
+    Arc::new(catalog)
 }
 
 /// Starts a server for the layer folder on its own runtime thread; it lives
@@ -35,7 +71,18 @@ pub fn start_full(
 ) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = layers_dir.to_path_buf();
+    let data = match &review {
+        Some((_, d)) => d.clone(),
+        None => {
+            let d = tempfile::tempdir().expect("tmp");
+            let p = d.path().to_path_buf();
+            std::mem::forget(d); // lives as long as the test process
+            p
+        }
+    };
+    let data2 = data.clone();
     std::thread::spawn(move || {
+        let data = data2;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -43,7 +90,17 @@ pub fn start_full(
             .expect("runtime");
         rt.block_on(async move {
             let defs = tudi::layer::config::read_dir(&dir).expect("layer definitions");
-            let mut state = AppState::new(Arc::new(Registry::default()), defs.clone(), config);
+            let registry = Arc::new(Registry::default());
+            let catalog = catalog_with_keys(&data);
+            let publisher = Arc::new(tudi::publish::Publisher::new(
+                &data,
+                catalog.clone(),
+                registry.clone(),
+                &defs,
+            ));
+            let mut state = AppState::new(registry, defs.clone(), config)
+                .with_catalog(catalog)
+                .with_publisher(publisher);
             if let Some((rules, data)) = review {
                 let rules = tudi::offline::load_rules(&rules, &defs).expect("rules");
                 let store = tudi::store::SqliteStore::open(&data).expect("store");
@@ -69,6 +126,7 @@ pub fn start_full(
     let addr = rx.recv().expect("server started");
     Server {
         base: format!("http://{addr}"),
+        data,
     }
 }
 
@@ -164,8 +222,19 @@ pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
     (z, x, y)
 }
 
+/// An anonymous GET.
 pub async fn get(url: &str) -> reqwest::Response {
     reqwest::get(url).await.expect("request")
+}
+
+/// A GET with the test key of `role`.
+pub async fn get_as(url: &str, role: Role) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key(role))
+        .send()
+        .await
+        .expect("request")
 }
 
 pub fn decode(bytes: &[u8]) -> mvt_reader::Reader {

@@ -12,7 +12,7 @@ use geo::{
 use geozero::ToGeo;
 use serde_json::Value;
 
-use super::support::{decode, fixtures_server, get, repo, tile_of};
+use super::support::{decode, fixtures_server, get, get_as, repo, tile_of};
 
 /// Tile bounds in lon/lat, grown by `margin` tile fractions on each side.
 fn tile_bounds(z: u8, x: u32, y: u32, margin: f64) -> Rect {
@@ -216,7 +216,11 @@ async fn gauss_kruger_parcels_land_in_the_right_tile() {
     for (id, zddm, c) in picked {
         let (lon, lat) = tudi::crs::gk_to_lonlat(c.x, c.y, 114.0);
         let (z, x, y) = tile_of(lon, lat, 17);
-        let r = get(&format!("{}/tiles/homestead_parcels/{z}/{x}/{y}", s.base)).await;
+        let r = get_as(
+            &format!("{}/tiles/homestead_parcels/{z}/{x}/{y}", s.base),
+            tudi::auth::Role::Approver,
+        )
+        .await;
         assert_eq!(r.status(), 200, "parcel {id} at {lon},{lat}");
         let bytes = r.bytes().await.expect("body");
         let feats = decode(&bytes).get_features(0).expect("features");

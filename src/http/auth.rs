@@ -1,0 +1,161 @@
+//! Authentication middleware and role checks.
+//!
+//! [`authenticate`] runs on every request: no `Authorization` header makes
+//! an anonymous [`Caller`]; `Bearer <key>` is looked up (by its SHA-256) in
+//! the catalog and becomes a caller with the key's role; anything else, an
+//! unknown or a revoked key is `401`. Lookups are cached for
+//! [`KEY_CACHE_TTL`], so a revoked key stops working within that time.
+//! [`require`] guards a group of routes with a minimum role.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::{Caller, Role, hash_key, plausible_key};
+
+/// How long a key lookup is trusted.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Most cached key lookups (a flood of distinct keys only costs lookups).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Recently looked-up keys: hash -> (role or `None` if unknown, when).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Option<(Role, String)>, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, hash: &str) -> Option<Option<(Role, String)>> {
+        let map = match self.entries.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn put(&self, hash: String, v: Option<(Role, String)>) {
+        let mut map = match self.entries.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() >= KEY_CACHE_MAX {
+            map.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            if map.len() >= KEY_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash, (v, Instant::now()));
+    }
+
+    /// Forgets every lookup (after a key is revoked through this server).
+    pub fn clear(&self) {
+        match self.entries.lock() {
+            Ok(mut g) => g.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+}
+
+/// Resolves the caller and stores it in the request's extensions.
+pub async fn authenticate(
+    State(st): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Only the header crosses the await (a request body is not `Sync`).
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_string));
+    let caller = match caller_of(&st, header).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+async fn caller_of(
+    st: &Arc<AppState>,
+    header: Option<Result<String, axum::http::header::ToStrError>>,
+) -> Result<Caller, ApiError> {
+    let Some(value) = header else {
+        return Ok(Caller::anonymous());
+    };
+    let value =
+        value.map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return Err(ApiError::Unauthorized(
+            "use `Authorization: Bearer <API key>`".into(),
+        ));
+    };
+    let token = token.trim();
+    if !plausible_key(token) {
+        return Err(ApiError::Unauthorized(
+            "the API key is malformed (expected `tudi_` and 40 hex digits)".into(),
+        ));
+    }
+    let Some(catalog) = st.catalog.clone() else {
+        return Err(ApiError::Unauthorized(
+            "this server has no key store; API keys are not accepted".into(),
+        ));
+    };
+    let hash = hash_key(token);
+    let found = match st.keys.get(&hash) {
+        Some(v) => v,
+        None => {
+            let h = hash.clone();
+            let row = tokio::task::spawn_blocking(move || catalog.key_by_hash(&h))
+                .await
+                .map_err(|e| ApiError::Internal(format!("key lookup task: {e}")))?
+                .map_err(|e| ApiError::Unavailable(format!("key store unavailable: {e}")))?;
+            let v = row.map(|k| (k.role, k.id));
+            st.keys.put(hash, v.clone());
+            v
+        }
+    };
+    match found {
+        Some((role, id)) => Ok(Caller::with_role(role, id)),
+        None => Err(ApiError::Unauthorized("unknown or revoked API key".into())),
+    }
+}
+
+/// Checks that the caller holds `min`: `401` when anonymous, `403` when the
+/// key's role is too low.
+pub fn check(caller: &Caller, min: Role) -> Result<(), ApiError> {
+    match caller.role {
+        None => Err(ApiError::Unauthorized(format!(
+            "this needs an API key with the {min} role"
+        ))),
+        Some(r) if r < min => Err(ApiError::Forbidden(format!(
+            "this needs the {min} role; the key has {r}"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Route-layer middleware: the caller must hold `min`.
+pub async fn require(min: Role, req: Request, next: Next) -> Response {
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default();
+    match check(&caller, min) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,471 @@
+//! Publishing layer versions while the server runs: validate an upload
+//! ([`crate::ingest`]), store it as an immutable FlatGeobuf version in the
+//! data folder ([`fgb`]), record it in the [`Catalog`], load it and swap it
+//! into the [`Registry`]; roll back to an earlier version; delete a layer;
+//! and at start-up, decide which version of every layer to load
+//! ([`startup`]).
+//!
+//! Order of a publish (crash-safe): the upload is validated; the version
+//! file is written under a temporary name, fsync'd and renamed; the catalog
+//! transaction adds the version and makes it current (the acknowledgement
+//! point); then the layer is loaded and swapped in. A crash before the
+//! commit leaves the previous version current (an orphan file at most,
+//! removed at the next start); a crash after it serves the new version at
+//! the next start. No HTTP and no async here: call from a blocking thread.
+
+pub mod fgb;
+pub mod startup;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::crs::{AxisOrder, Crs};
+use crate::ingest::{IngestError, IngestOptions, UploadFormat, ValidationReport};
+use crate::layer::config::{ConfigError, RawLayerDef};
+use crate::layer::load::LoadError;
+use crate::layer::{Layer, LayerDef, Registry, SourceFormat, load_layer};
+use crate::store::catalog::{EventKind, NewVersion, Origin, VersionRow};
+use crate::store::{Catalog, StoreError};
+
+/// Why a publish, rollback or delete did not happen. Mapped to HTTP status
+/// in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Ingest(#[from] IngestError),
+    /// Validation found problems that stop publishing; the report lists them.
+    #[error("the upload cannot be published: {reason}")]
+    Rejected {
+        reason: String,
+        report: Box<ValidationReport>,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("could not write the version file: {0}")]
+    Write(String),
+}
+
+/// An uploaded file waiting in the data folder's `tmp/`.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub path: PathBuf,
+    /// Format the client declared (content type, form field or file name).
+    pub declared: Option<UploadFormat>,
+    /// CRS override chosen by the uploader.
+    pub crs: Option<Crs>,
+    pub dry_run: bool,
+    /// Key id of the publisher.
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What a publish produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: ValidationReport,
+    /// `None` for a dry run.
+    pub version: Option<VersionRow>,
+    /// The loaded layer (already swapped in).
+    pub layer: Option<Arc<Layer>>,
+}
+
+/// Publishing service: one publish, rollback or delete at a time.
+pub struct Publisher {
+    pub data_dir: PathBuf,
+    pub catalog: Arc<dyn Catalog>,
+    pub registry: Arc<Registry>,
+    pub ingest: IngestOptions,
+    /// Layer definitions of `layers/*.toml`, by id.
+    bootstrap: std::collections::BTreeMap<String, LayerDef>,
+    lock: Mutex<()>,
+}
+
+impl Publisher {
+    pub fn new(
+        data_dir: &Path,
+        catalog: Arc<dyn Catalog>,
+        registry: Arc<Registry>,
+        bootstrap: &[LayerDef],
+    ) -> Publisher {
+        Publisher {
+            data_dir: data_dir.to_path_buf(),
+            catalog,
+            registry,
+            ingest: IngestOptions::default(),
+            bootstrap: bootstrap
+                .iter()
+                .map(|d| (d.id.clone(), d.clone()))
+                .collect(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Folder for uploads being received.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        match self.lock.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Creates a layer from its definition and a first upload.
+    pub fn create(&self, spec: RawLayerDef, upload: &Upload) -> Result<Outcome, PublishError> {
+        let _g = self.guard();
+        let id = spec.id.clone();
+        if self.bootstrap.contains_key(&id) {
+            return Err(PublishError::Conflict(format!(
+                "layer `{id}` already exists (defined in the server's layer files)"
+            )));
+        }
+        if let Some(row) = self.catalog.layer(&id)?
+            && row.deleted_at.is_none()
+            && row.current.is_some()
+        {
+            return Err(PublishError::Conflict(format!(
+                "layer `{id}` already exists"
+            )));
+        }
+        // Check the definition now (with a stand-in source) so a bad one is
+        // refused before the upload is read.
+        let mut probe = spec.clone();
+        probe.source = upload.path.clone();
+        probe.format = Some(SourceFormat::GeoJson);
+        probe.crs = "EPSG:4326".into();
+        LayerDef::resolve(probe, Path::new("request"))?;
+        let meta = serde_json::to_string(&spec)
+            .map_err(|e| PublishError::BadRequest(format!("layer definition: {e}")))?;
+        let ingested = self.validate(upload, None, spec.invalid)?;
+        if upload.dry_run {
+            return Ok(Outcome {
+                report: ingested.report,
+                version: None,
+                layer: None,
+            });
+        }
+        match self.catalog.layer(&id)? {
+            Some(row) if row.deleted_at.is_none() => self.catalog.update_meta(&id, &meta)?,
+            _ => self.catalog.create_layer(&id, Origin::Api, &meta)?,
+        }
+        self.store_and_swap(&id, ingested, upload, &spec.title)
+    }
+
+    /// Publishes a new version of an existing layer.
+    pub fn publish(&self, id: &str, upload: &Upload) -> Result<Outcome, PublishError> {
+        let _g = self.guard();
+        let base = self.base_def(id)?;
+        let current = self.registry.get(id);
+        let ingested = self.validate(upload, current.as_deref(), base.invalid)?;
+        if upload.dry_run {
+            return Ok(Outcome {
+                report: ingested.report,
+                version: None,
+                layer: None,
+            });
+        }
+        if self.catalog.layer(id)?.is_none() {
+            self.catalog.create_layer(id, Origin::Bootstrap, "")?;
+        }
+        self.store_and_swap(id, ingested, upload, &base.title)
+    }
+
+    /// Makes `to` (default: the version before the current one) current.
+    pub fn rollback(&self, id: &str, to: Option<u64>) -> Result<Arc<Layer>, PublishError> {
+        let _g = self.guard();
+        let row = self
+            .catalog
+            .layer(id)?
+            .filter(|r| r.deleted_at.is_none())
+            .ok_or_else(|| PublishError::NotFound(format!("no layer `{id}`")))?;
+        let current = row.current.unwrap_or(0);
+        let target = match to {
+            Some(v) => v,
+            None => self
+                .catalog
+                .versions(id)?
+                .iter()
+                .map(|v| v.version)
+                .filter(|v| *v < current)
+                .max()
+                .ok_or_else(|| {
+                    PublishError::Conflict(format!(
+                        "layer `{id}` has no version before {current} to roll back to"
+                    ))
+                })?,
+        };
+        if target == current {
+            return Err(PublishError::Conflict(format!(
+                "version {target} of `{id}` is already current"
+            )));
+        }
+        let v = self.catalog.version(id, target)?.ok_or_else(|| {
+            PublishError::NotFound(format!("layer `{id}` has no version {target}"))
+        })?;
+        let layer = self.load_version(&v)?;
+        self.catalog.set_current(id, target)?;
+        let layer = Arc::new(layer);
+        self.registry.put_arc(layer.clone());
+        Ok(layer)
+    }
+
+    /// Deletes a layer: no longer served; its versions stay on record.
+    pub fn delete(&self, id: &str) -> Result<(), PublishError> {
+        let _g = self.guard();
+        if self.catalog.layer(id)?.is_none() && self.bootstrap.contains_key(id) {
+            self.catalog.create_layer(id, Origin::Bootstrap, "")?;
+        }
+        self.catalog.delete_layer(id)?;
+        self.registry.remove(id);
+        Ok(())
+    }
+
+    /// The definition a layer's versions are loaded with.
+    fn base_def(&self, id: &str) -> Result<LayerDef, PublishError> {
+        if let Some(d) = self.bootstrap.get(id) {
+            if self
+                .catalog
+                .layer(id)?
+                .is_some_and(|r| r.deleted_at.is_some())
+            {
+                return Err(PublishError::NotFound(format!("no layer `{id}`")));
+            }
+            return Ok(d.clone());
+        }
+        if let Some(l) = self.registry.get(id) {
+            return Ok(l.def.clone());
+        }
+        Err(PublishError::NotFound(format!("no layer `{id}`")))
+    }
+
+    /// Reads and validates the upload; compares it with `previous`.
+    fn validate(
+        &self,
+        upload: &Upload,
+        previous: Option<&Layer>,
+        invalid: crate::layer::config::InvalidPolicy,
+    ) -> Result<crate::ingest::Ingested, PublishError> {
+        let mut opts = self.ingest.clone();
+        opts.crs_override = upload.crs;
+        opts.repair = invalid == crate::layer::config::InvalidPolicy::Repair;
+        let format = match upload.declared {
+            Some(f) => f,
+            None => {
+                let mut prefix = [0u8; 64];
+                let n = read_prefix(&upload.path, &mut prefix)
+                    .map_err(|e| PublishError::Io(upload.path.clone(), e))?;
+                crate::ingest::sniff(&prefix[..n], None, None)?
+            }
+        };
+        let mut ingested = crate::ingest::ingest(&upload.path, format, &opts)?;
+        if let Some(prev) = previous {
+            ingested
+                .report
+                .compare_with(&prev.fields, prev.features.len());
+        }
+        if !ingested.report.is_publishable() && !upload.dry_run {
+            let reason = if ingested.report.feature_count == 0 {
+                "no valid feature".to_string()
+            } else {
+                format!(
+                    "{} feature(s) rejected (see `problems`)",
+                    ingested.report.rejected
+                )
+            };
+            return Err(PublishError::Rejected {
+                reason,
+                report: Box::new(ingested.report),
+            });
+        }
+        Ok(ingested)
+    }
+
+    /// Writes the version file, commits it to the catalog, loads and swaps.
+    fn store_and_swap(
+        &self,
+        id: &str,
+        ingested: crate::ingest::Ingested,
+        upload: &Upload,
+        title: &str,
+    ) -> Result<Outcome, PublishError> {
+        let dir = self.data_dir.join("layers").join(id);
+        std::fs::create_dir_all(&dir).map_err(|e| PublishError::Io(dir.clone(), e))?;
+        // Unique and sortable: time of the publish plus a random suffix.
+        let name = format!(
+            "{}-{:08x}.fgb",
+            crate::review::record::now_rfc3339().replace([':', '.', '-'], ""),
+            rand::random::<u32>()
+        );
+        let path = dir.join(&name);
+        let written = fgb::write(
+            &ingested.dataset,
+            &ingested.fields,
+            ingested.crs,
+            ingested.report.axis_order,
+            id,
+            title,
+            &path,
+        )?;
+        let report_json = serde_json::to_string(&ingested.report).ok();
+        let new = NewVersion {
+            file: format!("layers/{id}/{name}"),
+            format: "flatgeobuf".into(),
+            crs: format!("EPSG:{}", ingested.crs.epsg()),
+            axis_order: "east_north".into(),
+            sha256: written.sha256,
+            features: ingested.report.feature_count as u64,
+            bytes: written.bytes,
+            origin: Origin::Api,
+            created_by: upload.by.clone(),
+            report: report_json,
+            note: upload.note.clone(),
+            fields: ingested.fields.clone(),
+        };
+        // Load before committing: a file that does not load is never made
+        // current. The version number is the one the commit will assign.
+        let next = self
+            .catalog
+            .versions(id)?
+            .iter()
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let probe = VersionRow {
+            layer: id.to_string(),
+            version: next,
+            file: new.file.clone(),
+            format: new.format.clone(),
+            crs: new.crs.clone(),
+            axis_order: new.axis_order.clone(),
+            sha256: new.sha256.clone(),
+            features: new.features,
+            bytes: new.bytes,
+            origin: Origin::Api,
+            created_at: String::new(),
+            created_by: None,
+            note: None,
+            fields: new.fields.clone(),
+        };
+        let layer = match self.load_version(&probe) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        let row = match self.catalog.add_version(id, &new, EventKind::Publish) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e.into());
+            }
+        };
+        let mut layer = layer;
+        layer.version = row.version;
+        let layer = Arc::new(layer);
+        self.registry.put_arc(layer.clone());
+        Ok(Outcome {
+            report: ingested.report,
+            version: Some(row),
+            layer: Some(layer),
+        })
+    }
+
+    /// The definition to load version `v` with.
+    pub fn def_for_version(&self, v: &VersionRow) -> Result<LayerDef, PublishError> {
+        let file = if Path::new(&v.file).is_absolute() {
+            PathBuf::from(&v.file)
+        } else {
+            self.data_dir.join(&v.file)
+        };
+        let format = match v.format.as_str() {
+            "geojson" => SourceFormat::GeoJson,
+            "flatgeobuf" => SourceFormat::FlatGeobuf,
+            other => {
+                return Err(PublishError::Store(StoreError::Corrupt(format!(
+                    "version {} of `{}` has unknown format `{other}`",
+                    v.version, v.layer
+                ))));
+            }
+        };
+        let crs = Crs::parse(&v.crs).map_err(|e| {
+            PublishError::Store(StoreError::Corrupt(format!(
+                "version {} of `{}`: {e}",
+                v.version, v.layer
+            )))
+        })?;
+        let axis = AxisOrder::parse(&v.axis_order).unwrap_or(AxisOrder::Auto);
+        let mut def = if let Some(d) = self.bootstrap.get(&v.layer) {
+            d.clone()
+        } else {
+            let row = self
+                .catalog
+                .layer(&v.layer)?
+                .ok_or_else(|| PublishError::NotFound(format!("no layer `{}`", v.layer)))?;
+            let mut raw: RawLayerDef = serde_json::from_str(&row.meta).map_err(|e| {
+                PublishError::Store(StoreError::Corrupt(format!(
+                    "definition of `{}`: {e}",
+                    v.layer
+                )))
+            })?;
+            raw.source = file.clone();
+            raw.crs = v.crs.clone();
+            if raw.attributes.is_empty() {
+                raw.attributes = v.fields.clone();
+            }
+            LayerDef::resolve(raw, Path::new("catalog"))?
+        };
+        if v.origin == Origin::Api {
+            def.id_field = Some(fgb::FID_COLUMN.to_string());
+        }
+        def.source = file;
+        def.format = format;
+        def.crs = crs;
+        def.axis_order = axis;
+        Ok(def)
+    }
+
+    /// Loads one stored version (for a rollback, a review "as of", a rerun).
+    pub fn load_version(&self, v: &VersionRow) -> Result<Layer, PublishError> {
+        let def = self.def_for_version(v)?;
+        let (layer, _report) = load_layer(&def, v.version)?;
+        if !v.sha256.starts_with(&layer.content_hash) {
+            return Err(PublishError::Conflict(format!(
+                "the file of version {} of `{}` ({}) has changed since it was recorded",
+                v.version,
+                v.layer,
+                def.source.display()
+            )));
+        }
+        Ok(layer)
+    }
+}
+
+fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < buf.len() {
+        let k = f.read(&mut buf[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
