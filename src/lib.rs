@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod crs;
 pub mod fixtures;
+pub mod glyphs;
 pub mod http;
 pub mod ingest;
 pub mod layer;
