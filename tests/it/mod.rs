@@ -1,5 +1,7 @@
+mod access;
 mod binary;
 mod http_errors;
+mod publish;
 mod reviews;
 mod styles;
 mod support;
