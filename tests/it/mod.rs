@@ -2,6 +2,7 @@ mod access;
 mod binary;
 mod http_errors;
 mod publish;
+mod publish_binary;
 mod reviews;
 mod styles;
 mod support;
