@@ -223,6 +223,48 @@ fn check(doc: &Value, known: &BTreeSet<&str>) -> Vec<String> {
     problems
 }
 
+/// A copy of `style` without what the caller may not see: layer ids for
+/// which `visible` is false are cut from each `tudi://tiles/a,b` source URL;
+/// a source left empty is removed with every style layer that draws it, and
+/// a style layer whose `source-layer` is hidden is removed.
+pub fn visible_only(style: &Value, visible: &dyn Fn(&str) -> bool) -> Value {
+    let mut out = style.clone();
+    let mut gone_sources: Vec<String> = Vec::new();
+    let mut hidden_layers: Vec<String> = Vec::new();
+    if let Some(sources) = out.get_mut("sources").and_then(Value::as_object_mut) {
+        for (name, src) in sources.iter_mut() {
+            let Some(url) = src.get("url").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(ids) = url
+                .strip_prefix(SCHEME)
+                .and_then(|r| r.strip_prefix("tiles/"))
+            else {
+                continue;
+            };
+            let (keep, hide): (Vec<&str>, Vec<&str>) = ids.split(',').partition(|id| visible(id));
+            hidden_layers.extend(hide.iter().map(|s| s.to_string()));
+            if keep.is_empty() {
+                gone_sources.push(name.clone());
+            } else if !hide.is_empty() {
+                src["url"] = Value::String(format!("{SCHEME}tiles/{}", keep.join(",")));
+            }
+        }
+        for name in &gone_sources {
+            sources.remove(name);
+        }
+    }
+    if let Some(layers) = out.get_mut("layers").and_then(Value::as_array_mut) {
+        layers.retain(|l| {
+            let src = l.get("source").and_then(Value::as_str);
+            let sl = l.get("source-layer").and_then(Value::as_str);
+            !(src.is_some_and(|s| gone_sources.iter().any(|g| g == s))
+                || sl.is_some_and(|s| hidden_layers.iter().any(|h| h == s)))
+        });
+    }
+    out
+}
+
 /// A copy of `style` with every `tudi://` URL pointing at `base_url`
 /// (e.g. `https://gis.example.cn/tudi`; a trailing `/` is ignored).
 pub fn resolve(style: &Value, base_url: &str) -> Value {

@@ -4,22 +4,23 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 
 use super::base_url::base_url;
 use super::error::ApiError;
 use super::state::AppState;
-use crate::styles::resolve;
+use crate::auth::Caller;
+use crate::styles::{resolve, visible_only};
 
 /// Fallback base URL when the request names no host.
 const FALLBACK: &str = "http://127.0.0.1:3000";
 
 /// The base URL depends on these request headers (unless configured).
-const VARY: &str = "host, x-forwarded-host, x-forwarded-proto";
+const VARY: &str = "host, x-forwarded-host, x-forwarded-proto, authorization";
 
 fn base(st: &AppState, headers: &HeaderMap) -> String {
     base_url(st.config.public_url.as_deref(), headers, FALLBACK)
@@ -55,14 +56,20 @@ pub async fn list(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respon
 pub async fn get_one(
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let caller = caller.map(|Extension(c)| c).unwrap_or_default();
     let key = name.strip_suffix(".json").unwrap_or(&name);
     let style = st.styles.as_ref().and_then(|s| s.get(key)).ok_or_else(|| {
         let shown: String = name.chars().take(80).collect();
         ApiError::NotFound(format!("no style `{shown}`"))
     })?;
-    Ok(with_headers(resolve(&style.doc, &base(&st, &headers))))
+    // Sources and layers the caller may not see are left out, so a map
+    // client never asks for a tile it would be refused.
+    let visible = |id: &str| st.is_visible(id, &caller);
+    let doc = visible_only(&style.doc, &visible);
+    Ok(with_headers(resolve(&doc, &base(&st, &headers))))
 }
 
 #[cfg(test)]

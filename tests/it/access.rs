@@ -272,3 +272,36 @@ async fn admins_create_and_revoke_keys_shown_once() {
         .expect("me");
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn styles_leave_out_what_the_caller_may_not_see() {
+    let s = fixtures_server();
+    let url = format!("{}/styles/land-review", s.base);
+    let anon: Value = get(&url).await.json().await.expect("style");
+    let text = anon.to_string();
+    assert!(
+        !text.contains("homestead_parcels"),
+        "anonymous style names parcels"
+    );
+    assert!(!text.contains("households"));
+    assert!(text.contains("/tiles/district_boundary"));
+    let layers = anon["layers"].as_array().expect("layers");
+    for l in layers {
+        if let Some(src) = l["source"].as_str() {
+            assert!(anon["sources"].get(src).is_some(), "dangling source {src}");
+        }
+    }
+    let viewer: Value = get_as(&url, Role::Viewer)
+        .await
+        .json()
+        .await
+        .expect("style");
+    let text = viewer.to_string();
+    assert!(text.contains("homestead_parcels") && !text.contains("households"));
+    let approver: Value = get_as(&url, Role::Approver)
+        .await
+        .json()
+        .await
+        .expect("style");
+    assert!(approver.to_string().contains("households"));
+}
