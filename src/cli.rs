@@ -176,4 +176,9 @@ pub struct ServeArgs {
     /// dropped until a tile fits).
     #[arg(long, default_value_t = 500)]
     pub max_tile_kb: usize,
+    /// Folder of font files (`.ttf`, `.otf`, `.ttc`) for map-label glyphs at
+    /// `/fonts`, besides the embedded Noto Sans; repeatable. Default: where
+    /// Debian's fonts-noto-cjk puts its fonts (CJK labels).
+    #[arg(long = "fonts-dir", default_value = crate::glyphs::DEFAULT_FONTS_DIR)]
+    pub fonts_dir: Vec<PathBuf>,
 }

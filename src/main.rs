@@ -55,6 +55,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tudi::glyphs::set_font_dirs(args.fonts_dir.clone());
     let defs = layer::config::read_dir(&args.layers)?;
     let review = if args.no_review {
         None

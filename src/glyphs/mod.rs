@@ -74,7 +74,7 @@ pub fn parse_range(s: &str) -> Result<u32, GlyphError> {
     }
     let start: u32 = a.parse().map_err(|_| shown())?;
     let end: u32 = b.parse().map_err(|_| shown())?;
-    if start % 256 != 0 || end != start + 255 || end > 0xFFFF {
+    if !start.is_multiple_of(256) || end != start + 255 || end > 0xFFFF {
         return Err(shown());
     }
     Ok(start)

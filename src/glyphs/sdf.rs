@@ -155,11 +155,13 @@ mod tests {
         let mut v = [0usize; 8];
         let mut z = [0.0; 9];
         edt1d(&f, &mut d, &mut v, &mut z);
-        for q in 0..8 {
-            let brute = (0..8)
-                .map(|p| (q as f64 - p as f64).powi(2) + f[p])
+        for (q, dq) in d.iter().enumerate() {
+            let brute = f
+                .iter()
+                .enumerate()
+                .map(|(p, fp)| (q as f64 - p as f64).powi(2) + fp)
                 .fold(INF, f64::min);
-            assert!((d[q] - brute).abs() < 1e-9, "q={q}: {} vs {brute}", d[q]);
+            assert!((dq - brute).abs() < 1e-9, "q={q}: {dq} vs {brute}");
         }
     }
 }

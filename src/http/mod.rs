@@ -5,6 +5,7 @@ pub mod auth;
 pub mod base_url;
 pub mod catalog;
 pub mod error;
+pub mod fonts;
 pub mod keys;
 pub mod layers;
 pub mod ops;
@@ -13,6 +14,7 @@ pub mod state;
 pub mod styles;
 pub mod tiles;
 pub mod upload;
+pub mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,6 +45,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .allow_headers(Any)
         .expose_headers(Any);
     Router::new()
+        .route("/", get(web::index))
+        .route("/review", get(web::review))
+        .route("/web/{*path}", get(web::asset))
+        .route("/fonts", get(fonts::list))
+        .route("/fonts/{stack}/{range}", get(fonts::glyphs))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/catalog", get(catalog::catalog))

@@ -8,3 +8,4 @@ mod styles;
 mod support;
 mod tiles_basic;
 mod tiles_fixtures;
+mod web;
