@@ -99,7 +99,8 @@ fn answer(st: &AppState, id: &str, out: Outcome) -> Response {
     let Some(version) = out.version else {
         return (
             StatusCode::OK,
-            Json(json!({"layer": id, "dry_run": true, "report": out.report})),
+            Json(json!({"layer": id, "dry_run": true, "report": out.report,
+                        "timings_ms": out.timings})),
         )
             .into_response();
     };
@@ -117,6 +118,7 @@ fn answer(st: &AppState, id: &str, out: Outcome) -> Response {
             "version_tag": tag,
             "tilejson": format!("/tiles/{id}"),
             "report": out.report,
+            "timings_ms": out.timings,
         })),
     )
         .into_response()

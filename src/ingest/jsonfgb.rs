@@ -1,10 +1,8 @@
 //! GeoJSON and FlatGeobuf uploads, through the layer reader
 //! ([`crate::layer::read::read`]) with every attribute kept.
 //!
-//! FlatGeobuf lists its columns in the header, so one pass suffices. GeoJSON
-//! has no schema: a first pass collects the property names, a second reads
-//! them (the file is parsed twice; fine at upload sizes, see the benchmark
-//! item in issue 4 for the 1 M-feature case). The legacy GeoJSON `crs`
+//! FlatGeobuf lists its columns in the header. GeoJSON has no schema: the
+//! reader keeps every property it meets, in first-seen order (one pass). The legacy GeoJSON `crs`
 //! member (`"crs": {"type": "name", "properties": {"name": "EPSG:4547"}}`),
 //! still written by GDAL for non-WGS84 data, is honoured when it appears
 //! before the features; otherwise RFC 7946's WGS 84 applies.
@@ -15,7 +13,7 @@ use std::path::Path;
 
 use crate::crs::Crs;
 use crate::layer::SourceFormat;
-use crate::layer::read::{ReadError, read as read_source};
+use crate::layer::read::{ReadError, read as read_source, read_all_fields};
 
 use super::{CrsSource, IngestError, IngestOptions, ReadOutcome, UploadFormat};
 
@@ -32,7 +30,7 @@ pub(crate) fn read(
         ReadError::Format { message, .. } => IngestError::corrupt(format, message),
     };
     let open = || -> Result<BufReader<File>, IngestError> { Ok(BufReader::new(File::open(path)?)) };
-    let (fields, declared_crs) = match format {
+    let (dataset, fields, declared_crs) = match format {
         UploadFormat::FlatGeobuf => {
             let fgb = flatgeobuf::FgbReader::open(open()?)
                 .map_err(|e| IngestError::corrupt(format, e))?;
@@ -41,18 +39,16 @@ pub(crate) fn read(
                 .columns()
                 .map(|cols| cols.iter().map(|c| c.name().to_string()).collect())
                 .unwrap_or_default();
-            (fields, None)
+            let dataset =
+                read_source(open()?, SourceFormat::FlatGeobuf, &fields, None).map_err(map)?;
+            (dataset, fields, None)
         }
         _ => {
-            let probe = read_source(open()?, SourceFormat::GeoJson, &[], None).map_err(map)?;
-            (probe.seen_fields, geojson_crs(path)?)
+            let declared = geojson_crs(path)?;
+            let (dataset, fields) = read_all_fields(open()?, SourceFormat::GeoJson).map_err(map)?;
+            (dataset, fields, declared)
         }
     };
-    let source = match format {
-        UploadFormat::FlatGeobuf => SourceFormat::FlatGeobuf,
-        _ => SourceFormat::GeoJson,
-    };
-    let dataset = read_source(open()?, source, &fields, None).map_err(map)?;
     let declared_crs = match (format, dataset.declared_epsg) {
         (UploadFormat::FlatGeobuf, Some(code)) => {
             let crs = u32::try_from(code)

@@ -77,7 +77,31 @@ pub fn read<R: Read + Seek>(
     allow: &[String],
     id_field: Option<&str>,
 ) -> std::result::Result<RawDataset, ReadError> {
-    let mut c = Collector::new(allow, id_field);
+    read_with(reader, format, Collector::new(allow, id_field))
+}
+
+/// Reads a source keeping every attribute, in first-seen order: one pass
+/// for formats without a schema (GeoJSON). Returns the dataset and the
+/// attribute names its `props` index into.
+pub fn read_all_fields<R: Read + Seek>(
+    reader: R,
+    format: SourceFormat,
+) -> std::result::Result<(RawDataset, Vec<String>), ReadError> {
+    let mut c = Collector::new(&[], None);
+    c.open = Some(Vec::new());
+    let mut names = Vec::new();
+    let ds = read_with(reader, format, c).map(|(ds, open)| {
+        names = open;
+        ds
+    });
+    ds.map(|ds| (ds, names))
+}
+
+fn read_with<R: Read + Seek, T: FromCollector>(
+    reader: R,
+    format: SourceFormat,
+    mut c: Collector,
+) -> std::result::Result<T, ReadError> {
     match format {
         SourceFormat::GeoJson => {
             let mut ds = geozero::geojson::GeoJsonReader(reader);
@@ -101,7 +125,25 @@ pub fn read<R: Read + Seek>(
                 })?;
         }
     }
-    Ok(c.finish())
+    Ok(T::from_collector(c))
+}
+
+/// What [`read_with`] returns: the dataset, or it with the open field list.
+trait FromCollector {
+    fn from_collector(c: Collector) -> Self;
+}
+
+impl FromCollector for RawDataset {
+    fn from_collector(c: Collector) -> Self {
+        c.finish()
+    }
+}
+
+impl FromCollector for (RawDataset, Vec<String>) {
+    fn from_collector(mut c: Collector) -> Self {
+        let names = c.open.take().unwrap_or_default();
+        (c.finish(), names)
+    }
 }
 
 /// geozero processor that builds [`RawFeature`]s.
@@ -113,6 +155,8 @@ pub struct Collector {
     cur: Option<RawFeature>,
     seen: HashMap<String, ()>,
     out: RawDataset,
+    /// Open mode: every attribute is kept; names in index order.
+    open: Option<Vec<String>>,
 }
 
 impl Collector {
@@ -128,6 +172,7 @@ impl Collector {
             interner: vec![HashMap::new(); allow.len()],
             cur: None,
             seen: HashMap::new(),
+            open: None,
             out: RawDataset {
                 field_types: vec![None; allow.len()],
                 ..RawDataset::default()
@@ -185,7 +230,18 @@ impl PropertyProcessor for Collector {
             self.seen.insert(name.to_string(), ());
         }
         let is_id = self.id_field.as_deref() == Some(name);
-        let field = self.allow.get(name).copied();
+        let mut field = self.allow.get(name).copied();
+        if field.is_none()
+            && let Some(names) = self.open.as_mut()
+            && names.len() < u16::MAX as usize
+        {
+            let i = names.len() as u16;
+            names.push(name.to_string());
+            self.allow.insert(name.to_string(), i);
+            self.interner.push(HashMap::new());
+            self.out.field_types.push(None);
+            field = Some(i);
+        }
         if !is_id && field.is_none() {
             return Ok(false);
         }

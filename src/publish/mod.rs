@@ -79,6 +79,25 @@ pub struct Outcome {
     pub version: Option<VersionRow>,
     /// The loaded layer (already swapped in).
     pub layer: Option<Arc<Layer>>,
+    /// Milliseconds spent in each step.
+    pub timings: Timings,
+}
+
+/// Where a publish spent its time (milliseconds).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading and validating the upload.
+    pub validate_ms: u64,
+    /// Writing and fsyncing the version file.
+    pub write_ms: u64,
+    /// Loading the version (read, reproject, index).
+    pub load_ms: u64,
+    /// The catalog commit and the swap.
+    pub commit_ms: u64,
+}
+
+fn ms(t: std::time::Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }
 
 /// Publishing service: one publish, rollback or delete at a time.
@@ -150,19 +169,25 @@ impl Publisher {
         LayerDef::resolve(probe, Path::new("request"))?;
         let meta = serde_json::to_string(&spec)
             .map_err(|e| PublishError::BadRequest(format!("layer definition: {e}")))?;
+        let t = std::time::Instant::now();
         let ingested = self.validate(upload, None, spec.invalid)?;
+        let timings = Timings {
+            validate_ms: ms(t),
+            ..Timings::default()
+        };
         if upload.dry_run {
             return Ok(Outcome {
                 report: ingested.report,
                 version: None,
                 layer: None,
+                timings,
             });
         }
         match self.catalog.layer(&id)? {
             Some(row) if row.deleted_at.is_none() => self.catalog.update_meta(&id, &meta)?,
             _ => self.catalog.create_layer(&id, Origin::Api, &meta)?,
         }
-        self.store_and_swap(&id, ingested, upload, &spec.title)
+        self.store_and_swap(&id, ingested, upload, &spec.title, timings)
     }
 
     /// Publishes a new version of an existing layer.
@@ -170,18 +195,24 @@ impl Publisher {
         let _g = self.guard();
         let base = self.base_def(id)?;
         let current = self.registry.get(id);
+        let t = std::time::Instant::now();
         let ingested = self.validate(upload, current.as_deref(), base.invalid)?;
+        let timings = Timings {
+            validate_ms: ms(t),
+            ..Timings::default()
+        };
         if upload.dry_run {
             return Ok(Outcome {
                 report: ingested.report,
                 version: None,
                 layer: None,
+                timings,
             });
         }
         if self.catalog.layer(id)?.is_none() {
             self.catalog.create_layer(id, Origin::Bootstrap, "")?;
         }
-        self.store_and_swap(id, ingested, upload, &base.title)
+        self.store_and_swap(id, ingested, upload, &base.title, timings)
     }
 
     /// Makes `to` (default: the version before the current one) current.
@@ -301,7 +332,9 @@ impl Publisher {
         ingested: crate::ingest::Ingested,
         upload: &Upload,
         title: &str,
+        mut timings: Timings,
     ) -> Result<Outcome, PublishError> {
+        let t = std::time::Instant::now();
         let dir = self.data_dir.join("layers").join(id);
         std::fs::create_dir_all(&dir).map_err(|e| PublishError::Io(dir.clone(), e))?;
         // Unique and sortable: time of the publish plus a random suffix.
@@ -320,6 +353,7 @@ impl Publisher {
             title,
             &path,
         )?;
+        timings.write_ms = ms(t);
         let report_json = serde_json::to_string(&ingested.report).ok();
         let new = NewVersion {
             file: format!("layers/{id}/{name}"),
@@ -361,6 +395,7 @@ impl Publisher {
             note: None,
             fields: new.fields.clone(),
         };
+        let t = std::time::Instant::now();
         let layer = match self.load_version(&probe) {
             Ok(l) => l,
             Err(e) => {
@@ -368,6 +403,8 @@ impl Publisher {
                 return Err(e);
             }
         };
+        timings.load_ms = ms(t);
+        let t = std::time::Instant::now();
         let row = match self.catalog.add_version(id, &new, EventKind::Publish) {
             Ok(r) => r,
             Err(e) => {
@@ -379,10 +416,12 @@ impl Publisher {
         layer.version = row.version;
         let layer = Arc::new(layer);
         self.registry.put_arc(layer.clone());
+        timings.commit_ms = ms(t);
         Ok(Outcome {
             report: ingested.report,
             version: Some(row),
             layer: Some(layer),
+            timings,
         })
     }
 
