@@ -14,6 +14,7 @@
 //! the next start. No HTTP and no async here: call from a blocking thread.
 
 pub mod fgb;
+pub mod history;
 pub mod startup;
 
 use std::path::{Path, PathBuf};
@@ -109,6 +110,8 @@ pub struct Publisher {
     /// Layer definitions of `layers/*.toml`, by id.
     bootstrap: std::collections::BTreeMap<String, LayerDef>,
     lock: Mutex<()>,
+    /// Old versions loaded for "as of" reviews and reruns.
+    old: history::OldVersions,
 }
 
 impl Publisher {
@@ -128,6 +131,7 @@ impl Publisher {
                 .map(|d| (d.id.clone(), d.clone()))
                 .collect(),
             lock: Mutex::new(()),
+            old: history::OldVersions::default(),
         }
     }
 
