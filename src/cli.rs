@@ -176,6 +176,9 @@ pub struct ServeArgs {
     /// dropped until a tile fits).
     #[arg(long, default_value_t = 500)]
     pub max_tile_kb: usize,
+    /// Largest layer upload, in MiB (`413` above it, before buffering).
+    #[arg(long, default_value_t = 512)]
+    pub max_upload_mb: u64,
     /// Folder of font files (`.ttf`, `.otf`, `.ttc`) for map-label glyphs at
     /// `/fonts`, besides the embedded Noto Sans; repeatable. Default: where
     /// Debian's fonts-noto-cjk puts its fonts (CJK labels).

@@ -68,6 +68,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig {
         public_url: args.public_url,
         cache_bytes: args.cache_mb * 1024 * 1024,
+        max_upload_bytes: args.max_upload_mb * 1024 * 1024,
         ..ServerConfig::default()
     };
     config.render.max_bytes = args.max_tile_kb * 1000;
