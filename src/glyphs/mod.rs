@@ -122,10 +122,26 @@ enum Source {
     },
 }
 
-impl Source {
-    fn bytes(&self) -> Option<Arc<[u8]>> {
+/// Font bytes without copying: the embedded slice or a shared file buffer.
+enum Bytes {
+    Static(&'static [u8]),
+    Shared(Arc<[u8]>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
         match self {
-            Source::Embedded(b) => Some(Arc::from(*b)),
+            Bytes::Static(b) => b,
+            Bytes::Shared(b) => b,
+        }
+    }
+}
+
+impl Source {
+    fn bytes(&self) -> Option<Bytes> {
+        match self {
+            Source::Embedded(b) => Some(Bytes::Static(b)),
             Source::File { path, data } => data
                 .get_or_init(|| match std::fs::read(path) {
                     Ok(b) => Some(Arc::from(b)),
@@ -134,7 +150,8 @@ impl Source {
                         None
                     }
                 })
-                .clone(),
+                .clone()
+                .map(Bytes::Shared),
         }
     }
 }
