@@ -26,10 +26,13 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most cached key lookups (a flood of distinct keys only costs lookups).
 const KEY_CACHE_MAX: usize = 10_000;
 
-/// Recently looked-up keys: hash -> (role or `None` if unknown, when).
+/// A looked-up key: its role and id, or `None` if unknown; and when.
+type Lookup = (Option<(Role, String)>, Instant);
+
+/// Recently looked-up keys by hash.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Option<(Role, String)>, Instant)>>,
+    entries: Mutex<HashMap<String, Lookup>>,
 }
 
 impl KeyCache {

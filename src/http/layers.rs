@@ -207,7 +207,7 @@ fn spec_of(p: &BTreeMap<String, String>) -> Result<RawLayerDef, ApiError> {
         attributes: Vec::new(),
         minzoom: zoom("minzoom")?,
         maxzoom: zoom("maxzoom")?,
-        drop_small: !p.get("drop_small").is_some_and(|v| v == "false"),
+        drop_small: p.get("drop_small").is_none_or(|v| v != "false"),
         access,
         mask,
         invalid: if p.get("invalid").is_some_and(|v| v == "reject") {

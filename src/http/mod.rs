@@ -178,17 +178,17 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
         let results = load_all(&defs, threads, &progress);
         let mut errors = Vec::new();
         for (r, version) in results.into_iter().zip(versions) {
-            let r = r.and_then(|(mut layer, report)| {
+            let r = r.map(|(mut layer, report)| {
                 match (version, &st.publish) {
                     (Some(v), _) => layer.version = v,
                     (None, Some(p)) => {
                         if let Err(e) = p.record_bootstrap(&mut layer) {
-                            return Ok(Err(format!("layer `{}`: catalog: {e}", layer.def.id)));
+                            return Err(format!("layer `{}`: catalog: {e}", layer.def.id));
                         }
                     }
                     (None, None) => {}
                 }
-                Ok(Ok((layer, report)))
+                Ok((layer, report))
             });
             let r = match r {
                 Ok(Ok(x)) => Ok(x),

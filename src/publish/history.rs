@@ -13,10 +13,13 @@ use crate::layer::registry::Snapshot;
 /// How many old layer versions stay loaded for repeated "as of" reviews.
 const OLD_VERSIONS_KEPT: usize = 8;
 
+/// A loaded old version: (layer id, version) and the layer.
+type Loaded = ((String, u64), Arc<Layer>);
+
 /// Recently loaded old versions, most recent last.
 #[derive(Default)]
 pub struct OldVersions {
-    entries: Mutex<VecDeque<((String, u64), Arc<Layer>)>>,
+    entries: Mutex<VecDeque<Loaded>>,
 }
 
 impl OldVersions {
