@@ -373,6 +373,31 @@ test('review: an uploaded GeoJSON fills the form and is reviewed', async () => {
   await page.close();
 });
 
+test('review: anonymous submit asks for a key; signing in with it works', async (t) => {
+  if (!server.key) {
+    t.skip('no `tudi keys`: reviews need no key on this server');
+    return;
+  }
+  const f = app('clean-02');
+  const file = path.join(ART, 'upload-clean-02.geojson');
+  fs.writeFileSync(file, JSON.stringify(f));
+  const page = await openPage(anon.ctx, '/review');
+  assert.match(await page.locator('#who').innerText(), /anonymous/);
+  await page.setInputFiles('#upload', file);
+  await page.waitForFunction(() => window.tudi.plot !== null);
+  await page.click('#submit');
+  await page.waitForSelector('#banner.show');
+  assert.match(await page.locator('#banner').innerText(), /API/);
+  assert.match(await page.locator('#submit-status').innerText(), /401/);
+  await shot(page, 'review-anonymous-401.png', 'body');
+  // Sign in: the key goes to sessionStorage, the page reloads with the role shown.
+  await page.fill('#api-key', server.key);
+  await Promise.all([page.waitForNavigation(), page.click('#sign-in')]);
+  await page.waitForFunction(() => /approver/.test(document.getElementById('who').textContent), null, { timeout: 15_000 });
+  await page.evaluate(() => sessionStorage.removeItem('tudi.apiKey'));
+  await page.close();
+});
+
 test('no request left localhost', () => {
   assert.ok(requests.length > 50, `requests recorded: ${requests.length}`);
   const outside = requests.filter((u) => !u.startsWith(`${server.base}/`) && !/^(data|blob):/.test(u));
