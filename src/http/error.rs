@@ -134,8 +134,21 @@ impl From<crate::publish::PublishError> for ApiError {
                 message: l.to_string(),
                 report: None,
             },
-            P::Io(path, e) => ApiError::Internal(format!("{}: {e}", path.display())),
-            P::Write(m) => ApiError::Internal(m),
+            // A full disk or a failing write: nothing was published; retry
+            // once the server's storage is fixed. Paths stay in the log.
+            P::Io(path, e) => {
+                tracing::error!(path = %path.display(), error = %e, "publish: storage error");
+                ApiError::Unavailable(format!(
+                    "could not store the version ({}); nothing was published",
+                    e.kind()
+                ))
+            }
+            P::Write(m) => {
+                tracing::error!(error = %m, "publish: write error");
+                ApiError::Unavailable(
+                    "could not write the version file; nothing was published".into(),
+                )
+            }
         }
     }
 }

@@ -467,3 +467,43 @@ async fn bad_uploads_get_a_4xx_naming_the_problem() {
         .unwrap_or_default();
     assert!(leftover.is_empty(), "uploads left behind: {leftover:?}");
 }
+
+#[tokio::test]
+async fn a_write_error_publishes_nothing() {
+    let (s, _dir) = server(ServerConfig::default());
+    // The layer's version folder cannot be created: a file is in the way.
+    std::fs::create_dir_all(s.data.join("layers")).expect("mkdir");
+    std::fs::write(s.data.join("layers/blocked"), b"not a folder").expect("write");
+    let (st, v) = post(
+        &s,
+        "/api/layers?id=blocked&title=b&category=test",
+        upload_fixture("village.geojson"),
+        "application/geo+json",
+        Some(Role::Publisher),
+    )
+    .await;
+    assert_eq!(st, 503, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nothing was published"),
+        "{v}"
+    );
+    assert_eq!(
+        get(&format!("{}/tiles/blocked", s.base)).await.status(),
+        404
+    );
+    let list: Value = get_as(&format!("{}/api/layers", s.base), Role::Publisher)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let listed = list["layers"].as_array().expect("layers");
+    assert!(
+        listed
+            .iter()
+            .all(|l| l["id"] != "blocked" || l["current"].is_null()),
+        "{list}"
+    );
+}
