@@ -158,9 +158,11 @@ mod tests {
             .expect("request");
         let (_, _, style) = fetch(st, req).await;
         assert_eq!(
-            style["sources"]["parcels"]["url"],
-            "https://a.example/tudi/tiles/homestead_parcels"
+            style["sources"]["admin"]["url"],
+            "https://a.example/tudi/tiles/district_boundary,towns,villages,village_boundary"
         );
+        // Anonymous callers do not get the restricted parcels source.
+        assert!(style["sources"].get("parcels").is_none(), "{style}");
     }
 
     #[tokio::test]
