@@ -179,6 +179,44 @@ pub struct ServeArgs {
     /// Largest layer upload, in MiB (`413` above it, before buffering).
     #[arg(long, default_value_t = 512)]
     pub max_upload_mb: u64,
+    /// Most vertices in all features of one uploaded layer version (`422`
+    /// above it).
+    #[arg(long, default_value_t = 25_000_000)]
+    pub max_layer_vertices: usize,
+    /// Seconds a request may take up to its response head (`503` after);
+    /// 0: no limit.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout_s: u64,
+    /// Seconds an upload or a batch review may take up to its response head
+    /// (`503` after); 0: no limit.
+    #[arg(long, default_value_t = 1800)]
+    pub long_request_timeout_s: u64,
+    /// Seconds to wait for the next piece of a request body (`408` and the
+    /// connection closed after); 0: no limit.
+    #[arg(long, default_value_t = 30)]
+    pub body_idle_timeout_s: u64,
+    /// Seconds a client has to send a request's headers, also the idle
+    /// time allowed on a keep-alive connection (closed after).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_s: u64,
+    /// Most tiles cut at once (default: two per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_renders: Option<u64>,
+    /// Milliseconds a tile request waits for a free render slot (`503`
+    /// after).
+    #[arg(long, default_value_t = 5000)]
+    pub render_wait_ms: u64,
+    /// Requests per second per client (API key, else IP address; `429`
+    /// above it); 0: no rate limit.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate_limit: f64,
+    /// Requests a client may send at once above the rate.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+    /// Serve every series of `/metrics` to anyone, per-layer series of
+    /// restricted layers included (default: only what the caller may see).
+    #[arg(long)]
+    pub public_metrics: bool,
     /// Folder of font files (`.ttf`, `.otf`, `.ttc`) for map-label glyphs at
     /// `/fonts`, besides the embedded Noto Sans; repeatable. Default: where
     /// Debian's fonts-noto-cjk puts its fonts (CJK labels).

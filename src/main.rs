@@ -69,6 +69,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         cache_bytes: args.cache_mb * 1024 * 1024,
         max_upload_bytes: args.max_upload_mb * 1024 * 1024,
+        max_layer_vertices: args.max_layer_vertices,
+        request_timeout: secs(args.request_timeout_s),
+        long_request_timeout: secs(args.long_request_timeout_s),
+        body_idle_timeout: secs(args.body_idle_timeout_s),
+        header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout_s),
+        max_renders: args
+            .max_renders
+            .map_or_else(http::state::default_max_renders, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
+        render_wait: std::time::Duration::from_millis(args.render_wait_ms),
+        rate_per_s: args.rate_limit,
+        rate_burst: args.rate_burst,
+        public_metrics: args.public_metrics,
         ..ServerConfig::default()
     };
     config.render.max_bytes = args.max_tile_kb * 1000;
@@ -125,6 +139,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http::serve(listener, state, shutdown).await?;
         Ok(())
     })
+}
+
+/// Seconds from the command line; 0 means no limit.
+fn secs(s: u64) -> Option<std::time::Duration> {
+    (s > 0).then(|| std::time::Duration::from_secs(s))
 }
 
 /// The styles of `--styles` (a bad style fails start-up), or of `styles/`

@@ -58,6 +58,7 @@ fn flag(p: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
 }
 
 fn upload_of(
+    st: &AppState,
     p: &BTreeMap<String, String>,
     r: &Received,
     caller: &Caller,
@@ -92,6 +93,7 @@ fn upload_of(
         dry_run: flag(p, "dry_run")?,
         by: caller.key_id.clone(),
         note: p.get("note").cloned(),
+        max_vertices: st.config.max_layer_vertices,
     })
 }
 
@@ -144,7 +146,7 @@ pub async fn create(
     let received = receive(req, &p.tmp_dir(), st.config.max_upload_bytes).await?;
     let params = params(query, &received);
     let spec = spec_of(&params)?;
-    let upload = upload_of(&params, &received, &caller)?;
+    let upload = upload_of(&st, &params, &received, &caller)?;
     let id = spec.id.clone();
     let out = blocking(move || {
         let r = p.create(spec, &upload);
@@ -236,7 +238,7 @@ pub async fn new_version(
     }
     let received = receive(req, &p.tmp_dir(), st.config.max_upload_bytes).await?;
     let params = params(query, &received);
-    let upload = upload_of(&params, &received, &caller)?;
+    let upload = upload_of(&st, &params, &received, &caller)?;
     let id2 = id.clone();
     let out = blocking(move || {
         let r = p.publish(&id2, &upload);

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fonts;
 pub mod keys;
 pub mod layers;
+pub mod limits;
 pub mod ops;
 pub mod reviews;
 pub mod state;
@@ -62,11 +63,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(publisher_routes(&state))
         .merge(admin_routes())
         .fallback(not_found)
+        .layer(middleware::from_fn(limits::json_errors))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::guard))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(cors)
         .with_state(state)
@@ -262,15 +269,95 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
     errors
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+/// Serves `app` on `listener` until `shutdown` resolves, then stops
+/// accepting and drains: idle connections are closed, requests in flight
+/// finish. Handlers can read the peer address (`ConnectInfo<SocketAddr>`).
+///
+/// An accept loop on hyper's HTTP/1 connection builder rather than
+/// `axum::serve`, which sets no timer, so hyper's header read timeout would
+/// not apply: here a client that does not finish its headers within
+/// [`ServerConfig::header_read_timeout`] (also the keep-alive idle time) is
+/// disconnected (slowloris).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use futures_util::FutureExt;
+    use tokio::sync::watch;
+
+    let header_timeout = state.config.header_read_timeout;
+    let router = app(state);
+    // Dropping `signal_rx` tells the loop and every connection to stop.
+    let (signal_tx, signal_rx) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(signal_rx);
+    });
+    // Each connection holds a `close_rx`; draining waits for all of them.
+    let (close_tx, close_rx) = watch::channel(());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    if !is_connection_error(&e) {
+                        // Out of file descriptors and the like: back off.
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = signal_tx.closed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+        });
+        let signal_tx = signal_tx.clone();
+        let close_rx = close_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = std::pin::pin!(signal_tx.closed().fuse());
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended");
+                        }
+                        break;
+                    }
+                    _ = &mut stopping => conn.as_mut().graceful_shutdown(),
+                }
+            }
+            drop(close_rx);
+        });
+    }
+    drop(close_rx);
+    drop(listener);
+    close_tx.closed().await;
+    Ok(())
+}
+
+/// Accept errors about one connection (the next accept may well succeed).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

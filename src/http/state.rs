@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cache::TileCache;
 use crate::layer::{LayerDef, Registry};
@@ -33,6 +33,39 @@ pub struct ServerConfig {
     pub max_batch_bytes: usize,
     /// Largest layer upload, bytes.
     pub max_upload_bytes: u64,
+    /// Most vertices in all the features of one uploaded layer version.
+    pub max_layer_vertices: usize,
+    /// Time limit for a request (tiles, catalog, reviews...) up to its
+    /// response head; `None`: no limit. Answer: `503` with `Retry-After`.
+    pub request_timeout: Option<Duration>,
+    /// Time limit for the long requests: uploads (`POST /api/layers`,
+    /// `POST /api/layers/{id}/versions`) and batch reviews.
+    pub long_request_timeout: Option<Duration>,
+    /// Longest wait for the next piece of a request body; `None`: no limit.
+    /// Answer: `408` and the connection is closed.
+    pub body_idle_timeout: Option<Duration>,
+    /// Time a client has to send a request's headers, also the idle time
+    /// allowed between requests of a keep-alive connection (slowloris);
+    /// the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Most tiles rendered at once (cache misses).
+    pub max_renders: usize,
+    /// Longest wait for a render slot before answering `503`.
+    pub render_wait: Duration,
+    /// Requests per second allowed per client (API key, else IP address);
+    /// `0.0` turns rate limiting off. Answer: `429` with `Retry-After`.
+    pub rate_per_s: f64,
+    /// Requests a client may make at once above the rate (bucket size).
+    pub rate_burst: u32,
+    /// `GET /metrics` without a key: `true` serves every series; `false`
+    /// (default) leaves out per-layer series of layers the caller may not
+    /// see, like every other endpoint.
+    pub public_metrics: bool,
+}
+
+/// Tile renders run at once by default: two per core.
+pub fn default_max_renders() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
 }
 
 impl Default for ServerConfig {
@@ -46,6 +79,16 @@ impl Default for ServerConfig {
             max_review_bytes: 1024 * 1024,
             max_batch_bytes: 64 * 1024 * 1024,
             max_upload_bytes: 512 * 1024 * 1024,
+            max_layer_vertices: 25_000_000,
+            request_timeout: Some(Duration::from_secs(30)),
+            long_request_timeout: Some(Duration::from_secs(30 * 60)),
+            body_idle_timeout: Some(Duration::from_secs(30)),
+            header_read_timeout: Duration::from_secs(10),
+            max_renders: default_max_renders(),
+            render_wait: Duration::from_secs(5),
+            rate_per_s: 200.0,
+            rate_burst: 400,
+            public_metrics: false,
         }
     }
 }
@@ -87,6 +130,8 @@ pub struct AppState {
     pub keys: super::auth::KeyCache,
     /// Publishing: data folder and the lock that serialises publishes.
     pub publish: Option<Arc<crate::publish::Publisher>>,
+    /// Per-client rate buckets and tile render slots.
+    pub limits: super::limits::Limits,
 }
 
 /// What the review endpoints need.
@@ -99,6 +144,7 @@ impl AppState {
     pub fn new(registry: Arc<Registry>, defs: Vec<LayerDef>, config: ServerConfig) -> AppState {
         let progress = LoadProgress::default();
         progress.total.store(defs.len(), Ordering::Relaxed);
+        let limits = super::limits::Limits::new(&config);
         AppState {
             registry,
             defs: RwLock::new(defs.into_iter().map(|d| (d.id.clone(), d)).collect()),
@@ -113,6 +159,7 @@ impl AppState {
             catalog: None,
             keys: Default::default(),
             publish: None,
+            limits,
         }
     }
 

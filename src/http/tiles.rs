@@ -207,9 +207,13 @@ pub async fn tile(
             st.metrics.cache_misses.inc();
             let mut opts = st.config.render.clone();
             opts.hidden = hidden_fields(&layers, &caller);
+            // Bounded concurrency: a slot or `503` after the configured wait.
+            let slot = st.limits.render_slot().await?;
             let started = Instant::now();
             let layers2 = layers.clone();
             let rendered = tokio::task::spawn_blocking(move || {
+                // Held until the render ends, even if the request is gone.
+                let _slot = slot;
                 let refs: Vec<&Layer> = layers2.iter().map(|l| l.as_ref()).collect();
                 render_tile(&refs, coord, &opts)
             })

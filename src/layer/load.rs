@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer};
-use super::read::{ReadError, read_file};
+use super::read::{RawDataset, ReadError, read_file};
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
 
@@ -88,6 +88,19 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
             configured: def.crs.epsg(),
         });
     }
+    build_layer(def, version, content_hash, raw, start)
+}
+
+/// Builds a layer from features already read (in `def.crs`, props indexing
+/// into `def.attributes`): axis order, validation, reprojection, R-tree.
+/// `start` is when loading began (for the report).
+pub fn build_layer(
+    def: &LayerDef,
+    version: u64,
+    content_hash: String,
+    raw: RawDataset,
+    start: Instant,
+) -> Result<(Layer, LoadReport), LoadError> {
     let axis = match def.axis_order {
         AxisOrder::Auto => detect_axis_order(
             def.crs,

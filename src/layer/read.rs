@@ -39,7 +39,7 @@ pub enum ReadError {
 
 /// One feature as read: row index, id (from `id_field` when given), geometry
 /// in source coordinates, allow-listed attributes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawFeature {
     pub row: u64,
     pub id: Option<u64>,
@@ -48,7 +48,7 @@ pub struct RawFeature {
 }
 
 /// Everything read from one source.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawDataset {
     pub features: Vec<RawFeature>,
     /// Type of each allow-listed field as seen in the data (`None`: never seen).

@@ -70,6 +70,8 @@ pub struct Upload {
     /// Key id of the publisher.
     pub by: Option<String>,
     pub note: Option<String>,
+    /// Most vertices in all features of the version (`usize::MAX`: no cap).
+    pub max_vertices: usize,
 }
 
 /// What a publish produced.
@@ -307,6 +309,21 @@ impl Publisher {
             }
         };
         let mut ingested = crate::ingest::ingest(&upload.path, format, &opts)?;
+        let vertices: usize = ingested
+            .dataset
+            .features
+            .iter()
+            .map(|f| f.geometry.as_ref().map_or(0, geo::CoordsIter::coords_count))
+            .sum();
+        if vertices > upload.max_vertices {
+            return Err(PublishError::Rejected {
+                reason: format!(
+                    "{vertices} vertices in all, over the limit of {} per layer",
+                    upload.max_vertices
+                ),
+                report: Box::new(ingested.report),
+            });
+        }
         if let Some(prev) = previous {
             ingested
                 .report
@@ -338,7 +355,6 @@ impl Publisher {
         title: &str,
         mut timings: Timings,
     ) -> Result<Outcome, PublishError> {
-        let t = std::time::Instant::now();
         let dir = self.data_dir.join("layers").join(id);
         std::fs::create_dir_all(&dir).map_err(|e| PublishError::Io(dir.clone(), e))?;
         // Unique and sortable: time of the publish plus a random suffix.
@@ -348,33 +364,7 @@ impl Publisher {
             rand::random::<u32>()
         );
         let path = dir.join(&name);
-        let written = fgb::write(
-            &ingested.dataset,
-            &ingested.fields,
-            ingested.crs,
-            ingested.report.axis_order,
-            id,
-            title,
-            &path,
-        )?;
-        timings.write_ms = ms(t);
-        let report_json = serde_json::to_string(&ingested.report).ok();
-        let new = NewVersion {
-            file: format!("layers/{id}/{name}"),
-            format: "flatgeobuf".into(),
-            crs: format!("EPSG:{}", ingested.crs.epsg()),
-            axis_order: "east_north".into(),
-            sha256: written.sha256,
-            features: ingested.report.feature_count as u64,
-            bytes: written.bytes,
-            origin: Origin::Api,
-            created_by: upload.by.clone(),
-            report: report_json,
-            note: upload.note.clone(),
-            fields: ingested.fields.clone(),
-        };
-        // Load before committing: a file that does not load is never made
-        // current. The version number is the one the commit will assign.
+        let file = format!("layers/{id}/{name}");
         let next = self
             .catalog
             .versions(id)?
@@ -383,40 +373,92 @@ impl Publisher {
             .max()
             .unwrap_or(0)
             + 1;
+        // The definition the version loads with; resolved against the
+        // upload (the version file does not exist yet), pointed at the
+        // version file afterwards.
         let probe = VersionRow {
             layer: id.to_string(),
             version: next,
-            file: new.file.clone(),
-            format: new.format.clone(),
-            crs: new.crs.clone(),
-            axis_order: new.axis_order.clone(),
-            sha256: new.sha256.clone(),
-            features: new.features,
-            bytes: new.bytes,
+            file: upload.path.to_string_lossy().into_owned(),
+            format: "geojson".into(),
+            crs: format!("EPSG:{}", ingested.crs.epsg()),
+            axis_order: "east_north".into(),
+            sha256: String::new(),
+            features: 0,
+            bytes: 0,
             origin: Origin::Api,
             created_at: String::new(),
             created_by: None,
             note: None,
-            fields: new.fields.clone(),
+            fields: ingested.fields.clone(),
+        };
+        let mut def = self.def_for_version(&probe)?;
+        def.axis_order = ingested.report.axis_order;
+        // Write the version file and build the in-memory layer at once (two
+        // cores): the layer is built from the validated features, not read
+        // back from the file.
+        let raw = remap(&ingested.dataset, &ingested.fields, &def.attributes);
+        let (written, built) = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let t = std::time::Instant::now();
+                let w = fgb::write(
+                    &ingested.dataset,
+                    &ingested.fields,
+                    ingested.crs,
+                    ingested.report.axis_order,
+                    id,
+                    title,
+                    &path,
+                );
+                (w, ms(t))
+            });
+            let t = std::time::Instant::now();
+            let built = crate::layer::load::build_layer(
+                &def,
+                next,
+                String::new(),
+                raw,
+                std::time::Instant::now(),
+            );
+            let load_ms = ms(t);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| (Err(PublishError::Write("writer thread panicked".into())), 0));
+            (written, (built, load_ms))
+        });
+        let (written, write_ms) = written;
+        let (built, load_ms) = built;
+        timings.write_ms = write_ms;
+        timings.load_ms = load_ms;
+        let cleanup = |e: PublishError| {
+            let _ = std::fs::remove_file(&path);
+            e
+        };
+        let written = written.map_err(cleanup)?;
+        let (mut layer, _report) = built.map_err(|e| cleanup(e.into()))?;
+        layer.content_hash = written.sha256[..16].to_string();
+        layer.def.source = path.clone();
+        layer.def.format = SourceFormat::FlatGeobuf;
+        layer.def.axis_order = AxisOrder::EastNorth;
+        let new = NewVersion {
+            file,
+            format: "flatgeobuf".into(),
+            crs: format!("EPSG:{}", ingested.crs.epsg()),
+            axis_order: "east_north".into(),
+            sha256: written.sha256,
+            features: ingested.report.feature_count as u64,
+            bytes: written.bytes,
+            origin: Origin::Api,
+            created_by: upload.by.clone(),
+            report: serde_json::to_string(&ingested.report).ok(),
+            note: upload.note.clone(),
+            fields: ingested.fields.clone(),
         };
         let t = std::time::Instant::now();
-        let layer = match self.load_version(&probe) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-        };
-        timings.load_ms = ms(t);
-        let t = std::time::Instant::now();
-        let row = match self.catalog.add_version(id, &new, EventKind::Publish) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(e.into());
-            }
-        };
-        let mut layer = layer;
+        let row = self
+            .catalog
+            .add_version(id, &new, EventKind::Publish)
+            .map_err(|e| cleanup(e.into()))?;
         layer.version = row.version;
         let layer = Arc::new(layer);
         self.registry.put_arc(layer.clone());
@@ -467,6 +509,7 @@ impl Publisher {
                 )))
             })?;
             raw.source = file.clone();
+            raw.format = Some(format);
             raw.crs = v.crs.clone();
             if raw.attributes.is_empty() {
                 raw.attributes = v.fields.clone();
@@ -497,6 +540,45 @@ impl Publisher {
         }
         Ok(layer)
     }
+}
+
+/// A copy of `ds` whose props index into `to` instead of `from` (fields not
+/// in `to` dropped): an upload's attributes onto a layer's allow-list.
+fn remap(
+    ds: &crate::layer::read::RawDataset,
+    from: &[String],
+    to: &[String],
+) -> crate::layer::read::RawDataset {
+    if from == to {
+        return ds.clone();
+    }
+    let map: Vec<Option<u16>> = from
+        .iter()
+        .map(|n| to.iter().position(|t| t == n).map(|i| i as u16))
+        .collect();
+    let mut out = ds.clone();
+    out.field_types = to
+        .iter()
+        .map(|t| {
+            from.iter()
+                .position(|f| f == t)
+                .and_then(|i| ds.field_types.get(i).copied().flatten())
+        })
+        .collect();
+    for f in &mut out.features {
+        f.props = f
+            .props
+            .iter()
+            .filter_map(|(k, v)| {
+                map.get(*k as usize)
+                    .copied()
+                    .flatten()
+                    .map(|k| (k, v.clone()))
+            })
+            .collect();
+        f.props.sort_by_key(|(k, _)| *k);
+    }
+    out
 }
 
 fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -1,9 +1,11 @@
 mod access;
 mod binary;
 mod http_errors;
+mod limits;
 mod publish;
 mod publish_binary;
 mod reviews;
+mod security;
 mod styles;
 mod support;
 mod tiles_basic;
