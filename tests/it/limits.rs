@@ -172,19 +172,22 @@ async fn trickle(s: &Server, head: String, body: Vec<u8>, every: Duration) -> (S
     let c = TcpStream::connect(addr(s)).await.expect("connect");
     let (mut r, mut w) = c.into_split();
     let started = Instant::now();
+    // The write half is handed back, not dropped: dropping it would
+    // half-close the connection, which hyper takes for a client gone.
     let writer = tokio::spawn(async move {
         w.write_all(head.as_bytes()).await.expect("head");
         for b in body {
             if w.write_all(&[b]).await.is_err() {
-                return; // the server answered and closed
+                break; // the server answered and closed
             }
             tokio::time::sleep(every).await;
         }
+        w
     });
     let mut got = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut got)).await;
     let took = started.elapsed();
-    writer.abort();
+    drop(writer.await);
     (String::from_utf8_lossy(&got).into_owned(), took)
 }
 

@@ -211,8 +211,18 @@ async fn urls_never_reach_files_outside_the_data_folder() {
     }
     // An upload's file name is never a path: a multipart part named
     // `../../../evil-*.geojson` publishes (or not) without writing it.
-    let name = format!("evil-{}.geojson", std::process::id());
+    // (On a server of its own: a new layer would change the shared
+    // fixtures server's catalog under other tests.)
     let geojson = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":1},"geometry":{"type":"Point","coordinates":[113.1,23.0]}}]}"#;
+    let layers = super::support::folder(&[
+        ("p.geojson", geojson),
+        (
+            "p.toml",
+            "id = \"p\"\ntitle = \"P\"\ncategory = \"c\"\nsource = \"p.geojson\"\ncrs = \"EPSG:4326\"\n",
+        ),
+    ]);
+    let s = super::support::start(layers.path(), tudi::http::ServerConfig::default());
+    let name = format!("evil-{}.geojson", std::process::id());
     let boundary = "tudiboundary7d1f";
     let form = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../../../../{name}\"\r\n\
