@@ -10,6 +10,10 @@
 //!   attributes kept), GeoPackage ([`gpkg`], read-only SQLite, plain SELECTs),
 //!   zipped Shapefile ([`archive`] for the hardened unzip, [`shp`] for the
 //!   `.shp`/`.dbf` decoding with `.prj` and `.cpg`).
+//! * with the cargo feature `gdal`, [`UploadFormat::Ogr`]: every other OGR
+//!   vector format (DXF, KML, GML, MapInfo, FileGDB, CSV with WKT) through
+//!   the system GDAL (`ogr`). Without the feature such uploads are refused
+//!   with a `415` that says so.
 //! * [`report`]: CRS resolution, per-feature validation and repair,
 //!   coordinate ranges, attribute schema, [`compare_schema`].
 //!
@@ -29,6 +33,8 @@ pub mod archive;
 mod geomcap;
 pub mod gpkg;
 mod jsonfgb;
+#[cfg(feature = "gdal")]
+pub mod ogr;
 pub mod report;
 pub mod shp;
 mod sniff;
@@ -50,6 +56,9 @@ pub enum UploadFormat {
     FlatGeobuf,
     GeoPackage,
     ShapefileZip,
+    /// Any other vector format GDAL reads (DXF, KML, GML, MapInfo, zipped
+    /// FileGDB, CSV...): only with the cargo feature `gdal`.
+    Ogr,
 }
 
 impl UploadFormat {
@@ -60,11 +69,14 @@ impl UploadFormat {
             UploadFormat::FlatGeobuf => "FlatGeobuf",
             UploadFormat::GeoPackage => "GeoPackage",
             UploadFormat::ShapefileZip => "zipped Shapefile",
+            UploadFormat::Ogr => "GDAL/OGR vector file",
         }
     }
 
     /// Parses a declared format: a MIME type, a file extension or a name
-    /// (`geojson`, `application/geo+json`, `fgb`, `gpkg`, `zip`, `shp`...).
+    /// (`geojson`, `application/geo+json`, `fgb`, `gpkg`, `zip`, `shp`...;
+    /// `dxf`, `kml`, `kmz`, `gml`, `tab`, `mif`, `gdb`, `csv`, `ogr` are
+    /// [`UploadFormat::Ogr`], whether or not this build has GDAL).
     pub fn parse(s: &str) -> Option<UploadFormat> {
         let t = s.trim().trim_start_matches('.').to_ascii_lowercase();
         let t = t.split(';').next().unwrap_or("").trim();
@@ -80,6 +92,23 @@ impl UploadFormat {
             | "shapefile_zip"
             | "application/zip"
             | "application/x-zip-compressed" => UploadFormat::ShapefileZip,
+            "dxf"
+            | "kml"
+            | "kmz"
+            | "gml"
+            | "tab"
+            | "mif"
+            | "gdb"
+            | "filegdb"
+            | "csv"
+            | "ogr"
+            | "gdal"
+            | "application/vnd.google-earth.kml+xml"
+            | "application/vnd.google-earth.kmz"
+            | "application/gml+xml"
+            | "image/vnd.dxf"
+            | "application/dxf"
+            | "text/csv" => UploadFormat::Ogr,
             _ => return None,
         })
     }
@@ -203,6 +232,19 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
 }
 
+/// What [`UploadFormat::Ogr`] covers, for messages.
+#[cfg(not(feature = "gdal"))]
+const OGR_FORMATS: &str = "DXF, KML, GML, MapInfo, FileGDB and CSV uploads";
+
+/// Refusal of [`UploadFormat::Ogr`] by a build without the `gdal` feature.
+#[cfg(not(feature = "gdal"))]
+pub(crate) fn no_gdal(what: &str) -> IngestError {
+    IngestError::UnsupportedFormat(format!(
+        "{what}: this server was built without GDAL support (cargo feature `gdal`); \
+         upload GeoJSON, FlatGeobuf, GeoPackage or a zipped Shapefile"
+    ))
+}
+
 impl IngestError {
     /// The HTTP status this error should be answered with.
     pub fn http_status(&self) -> u16 {
@@ -240,6 +282,10 @@ pub fn read_upload(
         UploadFormat::GeoJson | UploadFormat::FlatGeobuf => jsonfgb::read(path, format, opts),
         UploadFormat::GeoPackage => gpkg::read(path, opts),
         UploadFormat::ShapefileZip => shp::read_zip(path, opts),
+        #[cfg(feature = "gdal")]
+        UploadFormat::Ogr => ogr::read(path, opts),
+        #[cfg(not(feature = "gdal"))]
+        UploadFormat::Ogr => Err(no_gdal(OGR_FORMATS)),
     }
 }
 
@@ -250,10 +296,16 @@ pub fn ingest(
     format: UploadFormat,
     opts: &IngestOptions,
 ) -> Result<Ingested, IngestError> {
+    #[cfg(not(feature = "gdal"))]
+    if format == UploadFormat::Ogr {
+        return Err(no_gdal(OGR_FORMATS));
+    }
     let mut prefix = [0u8; 64];
     let n = read_prefix(path, &mut prefix)?;
     let actual = sniff(&prefix[..n], None, None)?;
-    if actual != format {
+    // A zip may hold a multi-file OGR dataset (FileGDB folder, MapInfo TAB, KMZ).
+    let ogr_zip = format == UploadFormat::Ogr && actual == UploadFormat::ShapefileZip;
+    if actual != format && !ogr_zip {
         return Err(IngestError::FormatMismatch {
             declared: format.name(),
             actual: sniff::content_name(actual),

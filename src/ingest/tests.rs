@@ -123,14 +123,26 @@ fn sniff_by_magic() {
         sniff(b"{}", Some("a.geojson"), Some("application/geo+json")).unwrap(),
         GeoJson
     );
-    assert!(matches!(
-        sniff(b"<kml>", None, None),
-        Err(IngestError::UnsupportedFormat(_))
-    ));
-    assert!(matches!(
-        sniff(b"{}", None, Some("dxf")),
-        Err(IngestError::UnsupportedFormat(_))
-    ));
+    // Other content is GDAL's to try, when the server has it (src/ingest/ogr.rs).
+    #[cfg(not(feature = "gdal"))]
+    {
+        assert!(matches!(
+            sniff(b"<kml>", None, None),
+            Err(IngestError::UnsupportedFormat(_))
+        ));
+        let e = sniff(b"{}", None, Some("dxf")).unwrap_err();
+        assert!(matches!(e, IngestError::UnsupportedFormat(_)), "{e}");
+        assert!(e.to_string().contains("without GDAL support"), "{e}");
+    }
+    #[cfg(feature = "gdal")]
+    {
+        assert_eq!(sniff(b"<kml>", None, None).unwrap(), Ogr);
+        assert_eq!(sniff(b"<kml>", Some("a.kml"), Some("kml")).unwrap(), Ogr);
+        assert!(matches!(
+            sniff(b"{}", None, Some("dxf")),
+            Err(IngestError::FormatMismatch { .. })
+        ));
+    }
 }
 
 #[test]

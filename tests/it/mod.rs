@@ -2,6 +2,8 @@ mod access;
 mod binary;
 mod http_errors;
 mod limits;
+#[cfg(feature = "gdal")]
+mod ogr;
 mod publish;
 mod publish_binary;
 mod reviews;
