@@ -66,3 +66,24 @@ fn every_target_runs_its_first_seed() {
         entry(&std::fs::read(first).unwrap());
     }
 }
+
+// ------------------------------------------------------------ regressions
+// One test per crash the fuzzers found, named after what broke; the inputs
+// are in fuzz/regressions/ (and in the target's corpus).
+
+/// `flatgeobuf`: a 1.9 KB file whose feature size prefix declares 3.5 GB
+/// made the `flatgeobuf` crate allocate (and zero) 3.5 GB before reading:
+/// libFuzzer's out-of-memory. Now refused naming the feature and sizes.
+#[test]
+fn flatgeobuf_feature_size_past_the_end_is_refused() {
+    let data = include_bytes!("../fuzz/regressions/flatgeobuf_feature_size_past_end.fgb");
+    let err = tudi::layer::read::read(
+        std::io::Cursor::new(&data[..]),
+        tudi::layer::SourceFormat::FlatGeobuf,
+        &[],
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("declares"), "{err}");
+    entries::flatgeobuf(data);
+}

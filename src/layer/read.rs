@@ -115,6 +115,8 @@ fn read_with<R: Read + Seek, T: FromCollector>(
                 format: "FlatGeobuf file",
                 message: e.to_string(),
             };
+            let mut reader = reader;
+            check_fgb_layout(&mut reader)?;
             let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
             c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
             let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
@@ -126,6 +128,76 @@ fn read_with<R: Read + Seek, T: FromCollector>(
         }
     }
     Ok(T::from_collector(c))
+}
+
+/// Checks a FlatGeobuf file's declared sizes against its length before the
+/// `flatgeobuf` crate reads it, and rewinds. That crate allocates each
+/// feature's buffer from its 4-byte size prefix before reading it (a 2 KB
+/// file declaring a 3.5 GB feature made the server allocate 3.5 GB: found
+/// by the `flatgeobuf` fuzz target) and asserts on an index node size of 1.
+/// Refuses: an index node size of 1, an index or a feature that would end
+/// past the end of the file.
+fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), ReadError> {
+    use std::io::SeekFrom;
+    let bad = |message: String| ReadError::Format {
+        format: "FlatGeobuf file",
+        message,
+    };
+    let len = reader.seek(SeekFrom::End(0))?;
+    reader.seek(SeekFrom::Start(0))?;
+    let (count, node_size) = {
+        let fgb = match flatgeobuf::FgbReader::open(&mut *reader) {
+            Ok(f) => f,
+            // Let the real read report it.
+            Err(_) => {
+                reader.seek(SeekFrom::Start(0))?;
+                return Ok(());
+            }
+        };
+        let h = fgb.header();
+        (h.features_count(), h.index_node_size())
+    };
+    let mut pos = reader.stream_position()?;
+    if node_size == 1 {
+        return Err(bad("index node size 1 (must be 0 or at least 2)".into()));
+    }
+    if node_size >= 2 && count > 0 {
+        // PackedRTree::index_size, in checked u128 arithmetic.
+        let (mut n, mut nodes) = (u128::from(count), u128::from(count));
+        while n > 1 {
+            n = n.div_ceil(u128::from(node_size));
+            nodes += n;
+        }
+        let index = nodes * 40;
+        if u128::from(pos) + index > u128::from(len) {
+            return Err(bad(format!(
+                "the index of {count} features needs {index} bytes, the file has {} after the header",
+                len - pos
+            )));
+        }
+        pos += index as u64;
+    }
+    let mut r = BufReader::with_capacity(64 << 10, &mut *reader);
+    r.seek(SeekFrom::Start(pos))?;
+    let mut feature = 0u64;
+    while len - pos >= 4 {
+        let mut size = [0u8; 4];
+        r.read_exact(&mut size)?;
+        let size = u64::from(u32::from_le_bytes(size));
+        pos += 4;
+        if size > len - pos {
+            return Err(bad(format!(
+                "feature {feature} declares {size} bytes, the file has {} left",
+                len - pos
+            )));
+        }
+        r.seek_relative(size as i64)?;
+        pos += size;
+        feature += 1;
+    }
+    drop(r);
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(())
 }
 
 /// What [`read_with`] returns: the dataset, or it with the open field list.
