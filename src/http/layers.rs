@@ -77,7 +77,7 @@ fn upload_of(
                 crate::ingest::UploadFormat::parse(f).ok_or_else(|| ApiError::Rejected {
                     status: 415,
                     message: format!(
-                        "unsupported format `{}` (geojson, fgb, gpkg, zip)",
+                        "unsupported format `{}` (geojson, fgb, gpkg, zip; with the gdal feature also dxf, kml, kmz, gml, tab, gdb, csv)",
                         f.chars().take(40).collect::<String>()
                     ),
                     report: None,

@@ -1,6 +1,7 @@
 //! The HTTP surface (axum): routes, middleware, and serving with graceful
 //! shutdown. Only this module knows axum and JSON wire shapes.
 
+pub mod asof;
 pub mod auth;
 pub mod base_url;
 pub mod catalog;

@@ -137,7 +137,13 @@ impl Publisher {
         let tmp = self.tmp_dir();
         if let Ok(entries) = std::fs::read_dir(&tmp) {
             for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
+                // Uploads are files; unpacked archives (GDAL) are folders.
+                let p = e.path();
+                if p.is_dir() {
+                    let _ = std::fs::remove_dir_all(&p);
+                } else {
+                    let _ = std::fs::remove_file(&p);
+                }
             }
         }
         let root = self.data_dir.join("layers");

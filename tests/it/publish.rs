@@ -507,3 +507,4 @@ async fn a_write_error_publishes_nothing() {
         "{list}"
     );
 }
+
