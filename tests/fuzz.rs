@@ -87,3 +87,20 @@ fn flatgeobuf_feature_size_past_the_end_is_refused() {
     assert!(err.to_string().contains("declares"), "{err}");
     entries::flatgeobuf(data);
 }
+
+/// `flatgeobuf`: a feature whose string attribute declares more bytes than
+/// its properties hold made the `flatgeobuf` crate panic slicing them
+/// (`properties_reader.rs`: range end index out of range). Now refused.
+#[test]
+fn flatgeobuf_truncated_property_is_refused() {
+    let data = include_bytes!("../fuzz/regressions/flatgeobuf_truncated_property.fgb");
+    let err = tudi::layer::read::read(
+        std::io::Cursor::new(&data[..]),
+        tudi::layer::SourceFormat::FlatGeobuf,
+        &["name".to_string()],
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("truncated attribute"), "{err}");
+    entries::flatgeobuf(data);
+}

@@ -119,12 +119,28 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             check_fgb_layout(&mut reader)?;
             let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
             c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+            let columns: Vec<flatgeobuf::ColumnType> = fgb
+                .header()
+                .columns()
+                .map(|cs| cs.iter().map(|c| c.type_()).collect())
+                .unwrap_or_default();
             let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
-            iter.process_features(&mut c)
-                .map_err(|e| ReadError::Format {
-                    format: "FlatGeobuf file",
-                    message: e.to_string(),
-                })?;
+            // `FeatureIter::process_features`, with each feature's property
+            // bytes checked first (see `check_fgb_properties`).
+            use flatgeobuf::FallibleStreamingIterator;
+            use geozero::FeatureAccess;
+            let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
+                format: "FlatGeobuf file",
+                message: e.to_string(),
+            };
+            c.dataset_begin(None).map_err(geo_err)?;
+            let mut n = 0u64;
+            while let Some(feature) = iter.next().map_err(fmt_err)? {
+                check_fgb_properties(feature, &columns, n)?;
+                feature.process(&mut c, n).map_err(geo_err)?;
+                n += 1;
+            }
+            c.dataset_end().map_err(geo_err)?;
         }
     }
     Ok(T::from_collector(c))
@@ -197,6 +213,51 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
     }
     drop(r);
     reader.seek(SeekFrom::Start(0))?;
+    Ok(())
+}
+
+/// Checks that a FlatGeobuf feature's property bytes hold whole values for
+/// the header's column types. The `flatgeobuf` crate slices them unchecked
+/// and panics on a truncated value (found by the `flatgeobuf` fuzz target);
+/// this walks them the same way and refuses the file instead.
+fn check_fgb_properties(
+    feature: &flatgeobuf::FgbFeature,
+    columns: &[flatgeobuf::ColumnType],
+    n: u64,
+) -> std::result::Result<(), ReadError> {
+    use flatgeobuf::ColumnType as T;
+    let Some(props) = feature.fbs_feature().properties() else {
+        return Ok(());
+    };
+    let b = props.bytes();
+    let truncated = || ReadError::Format {
+        format: "FlatGeobuf file",
+        message: format!("feature {n}: truncated attribute values"),
+    };
+    let mut at = 0usize;
+    // The crate's loop condition (it tolerates one trailing byte).
+    while at + 1 < b.len() {
+        let col = usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+        at += 2;
+        let Some(t) = columns.get(col) else {
+            return Ok(()); // the crate reports an unknown column itself
+        };
+        let size = match *t {
+            T::Byte | T::UByte | T::Bool => 1,
+            T::Short | T::UShort => 2,
+            T::Int | T::UInt | T::Float => 4,
+            T::Long | T::ULong | T::Double => 8,
+            _ => {
+                let len = b.get(at..at + 4).ok_or_else(truncated)?;
+                at += 4;
+                u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize
+            }
+        };
+        at = at
+            .checked_add(size)
+            .filter(|end| *end <= b.len())
+            .ok_or_else(truncated)?;
+    }
     Ok(())
 }
 
