@@ -1,4 +1,5 @@
-//! Command-line interface: `tudi serve`, `tudi check`, `tudi fixtures`.
+//! Command-line interface: `tudi serve`, `tudi check`, `tudi export`,
+//! `tudi fixtures` and the rest.
 
 use std::path::PathBuf;
 
@@ -55,6 +56,10 @@ pub enum Command {
     /// Upload a file to a running server as a new version of a layer, or as
     /// a new layer when `--title` and `--category` are given.
     Publish(PublishArgs),
+    /// Pre-render the tiles of some layers over a box and a zoom range into
+    /// a PMTiles v3 or MBTiles archive (written as OUT.part, renamed to OUT
+    /// only when complete); prints a JSON summary.
+    Export(ExportArgs),
     /// Generate the synthetic district (deterministic from the seed).
     Fixtures {
         #[arg(long, value_enum, default_value_t = ScaleArg::Small)]
@@ -136,6 +141,38 @@ pub struct PublishArgs {
     /// A publisher's API key.
     #[arg(long, env = "TUDI_KEY", hide_env_values = true)]
     pub key: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The archive: `*.pmtiles` or `*.mbtiles`.
+    pub out: PathBuf,
+    /// Layer ids, comma-separated: one MVT layer each, in this order.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub layers: Vec<String>,
+    /// `W,S,E,N` in degrees (default: the layers' extent).
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub minzoom: u8,
+    #[arg(long, default_value_t = 16)]
+    pub maxzoom: u8,
+    /// Folder of layer definitions (`*.toml`).
+    #[arg(long, default_value = "layers")]
+    pub layers_dir: PathBuf,
+    /// Also export layers that are not public and attributes masked from
+    /// anonymous callers (the archive is readable by whoever has the file).
+    #[arg(long)]
+    pub include_restricted: bool,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Render threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod crs;
+pub mod export;
 pub mod fixtures;
 pub mod glyphs;
 pub mod http;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tudi::cli::{AuditCommand, Cli, Command, ScaleArg, ServeArgs};
+use tudi::cli::{AuditCommand, Cli, Command, ExportArgs, ScaleArg, ServeArgs};
 use tudi::http::{self, AppState, ServerConfig};
 use tudi::layer::{self, Registry};
 
@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         } => tudi::offline::audit_verify(&data_dir),
         Command::Keys { command } => tudi::client::keys(command),
         Command::Publish(args) => tudi::client::publish(args),
+        Command::Export(args) => export(args),
         Command::Fixtures {
             scale,
             seed,
@@ -208,6 +209,28 @@ fn fixtures(
         seed,
         out,
         layers_dir,
+    })?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let bbox = args
+        .bbox
+        .as_deref()
+        .map(tudi::export::parse_bbox)
+        .transpose()?;
+    let summary = tudi::export::run(&tudi::export::ExportOptions {
+        layers_dir: args.layers_dir,
+        layers: args.layers,
+        bbox,
+        minzoom: args.minzoom,
+        maxzoom: args.maxzoom,
+        out: args.out,
+        include_restricted: args.include_restricted,
+        force: args.force,
+        threads: args.threads,
+        progress: !args.quiet,
     })?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())

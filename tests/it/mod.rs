@@ -1,5 +1,6 @@
 mod access;
 mod binary;
+mod export;
 mod http_errors;
 mod limits;
 #[cfg(feature = "gdal")]
