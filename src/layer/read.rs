@@ -119,6 +119,7 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             check_fgb_layout(&mut reader)?;
             let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
             c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+            let header_type = fgb.header().geometry_type();
             let columns: Vec<flatgeobuf::ColumnType> = fgb
                 .header()
                 .columns()
@@ -137,6 +138,17 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             let mut n = 0u64;
             while let Some(feature) = iter.next().map_err(fmt_err)? {
                 check_fgb_properties(feature, &columns, n)?;
+                if let Some(g) = feature.geometry()
+                    && !fgb_geometry_ok(&g, header_type, 0)
+                {
+                    return Err(ReadError::Format {
+                        format: "FlatGeobuf file",
+                        message: format!(
+                            "feature {n}: inconsistent geometry arrays (odd or short \
+                             coordinates, ring ends past the coordinates)"
+                        ),
+                    });
+                }
                 feature.process(&mut c, n).map_err(geo_err)?;
                 n += 1;
             }
@@ -259,6 +271,50 @@ fn check_fgb_properties(
             .ok_or_else(truncated)?;
     }
     Ok(())
+}
+
+/// Whether a FlatGeobuf geometry's arrays are consistent: `xy` of even
+/// length (non-empty for a point), `z`/`m`/`t`/`tm` at least one value per
+/// coordinate, `ends` non-decreasing within the coordinates, the same for
+/// every part. The `flatgeobuf` crate indexes them with asserting `get`s.
+fn fgb_geometry_ok(
+    g: &flatgeobuf::Geometry<'_>,
+    kind: flatgeobuf::GeometryType,
+    depth: u32,
+) -> bool {
+    use flatgeobuf::GeometryType as G;
+    if depth > 16 {
+        return false;
+    }
+    let kind = if kind == G::Unknown { g.type_() } else { kind };
+    let xy = g.xy().map_or(0, |v| v.len());
+    let n = xy / 2;
+    if xy % 2 != 0 || (kind == G::Point && xy == 0 && g.parts().is_none()) {
+        return false;
+    }
+    let dims = [
+        g.z().map(|v| v.len()),
+        g.m().map(|v| v.len()),
+        g.t().map(|v| v.len()),
+    ];
+    if dims.iter().flatten().any(|len| *len < n) || g.tm().is_some_and(|v| v.len() < n) {
+        return false;
+    }
+    if let Some(ends) = g.ends() {
+        let mut prev = 0usize;
+        for e in ends.iter() {
+            let e = e as usize;
+            if e < prev || e > n {
+                return false;
+            }
+            prev = e;
+        }
+    }
+    g.parts().is_none_or(|parts| {
+        parts
+            .iter()
+            .all(|p| fgb_geometry_ok(&p, p.type_(), depth + 1))
+    })
 }
 
 /// What [`read_with`] returns: the dataset, or it with the open field list.
