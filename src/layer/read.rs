@@ -289,7 +289,7 @@ fn fgb_geometry_ok(
     let kind = if kind == G::Unknown { g.type_() } else { kind };
     let xy = g.xy().map_or(0, |v| v.len());
     let n = xy / 2;
-    if xy % 2 != 0 || (kind == G::Point && xy == 0 && g.parts().is_none()) {
+    if !xy.is_multiple_of(2) || (kind == G::Point && xy == 0 && g.parts().is_none()) {
         return false;
     }
     let dims = [
