@@ -252,6 +252,7 @@ pub async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
             .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity") || v.trim().is_empty());
         if !identity {
             return finish(
+                &st,
                 &path,
                 ApiError::UnsupportedMediaType(
                     "compressed request bodies (Content-Encoding) are not accepted; \
@@ -302,7 +303,7 @@ pub async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
     } else {
         resp
     };
-    finish(&path, resp)
+    finish(&st, &path, resp)
 }
 
 /// Content-Security-Policy of HTML answers that set none (the review
@@ -310,12 +311,42 @@ pub async fn guard(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
 const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
 base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
+/// Whether an answer carries links made from the request's `Host` and
+/// `X-Forwarded-*` headers (catalog, TileJSON, styles).
+fn has_derived_links(path: &str) -> bool {
+    path == "/catalog"
+        || path.starts_with("/styles/")
+        || path
+            .strip_prefix("/tiles/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+}
+
 /// Headers every answer carries: `nosniff`; on HTML without a policy a
 /// script-free Content-Security-Policy (so even a missed escape cannot run
-/// script); and `no-store` on API answers that did not choose their
-/// caching (they may hold keys, names, verdicts).
-fn finish(path: &str, mut resp: Response) -> Response {
+/// script); `no-store` on API answers that did not choose their caching
+/// (they may hold keys, names, verdicts); and, when links are built from
+/// the request's host headers (no `--public-url`), `Vary` on those headers
+/// so a shared cache never serves one client's links to another.
+fn finish(st: &AppState, path: &str, mut resp: Response) -> Response {
     let h = resp.headers_mut();
+    if st.config.public_url.is_none() && has_derived_links(path) {
+        let vary: Vec<String> = h
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_ascii_lowercase())
+            .collect();
+        let missing: Vec<&str> = ["host", "x-forwarded-host", "x-forwarded-proto"]
+            .into_iter()
+            .filter(|name| !vary.iter().any(|v| v == name))
+            .collect();
+        if !missing.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&missing.join(", "))
+        {
+            h.append(header::VARY, v);
+        }
+    }
     h.entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
     let html = h
@@ -486,6 +517,15 @@ mod tests {
         assert_ne!(a, c);
         let mapped = Client::of_ip("::ffff:10.1.2.3".parse().expect("ip"));
         assert_eq!(mapped, Client::Ip("10.1.2.3".parse().expect("ip")));
+    }
+
+    #[test]
+    fn links_from_host_headers() {
+        assert!(has_derived_links("/catalog"));
+        assert!(has_derived_links("/styles/land-review"));
+        assert!(has_derived_links("/tiles/roads,zoning"));
+        assert!(!has_derived_links("/tiles/roads/1/2/3"));
+        assert!(!has_derived_links("/health"));
     }
 
     #[test]

@@ -479,6 +479,28 @@ async fn cached_tiles_and_etags_never_leak_across_roles() {
         .await
         .expect("me");
     assert_eq!(k.headers()["cache-control"], "no-store");
+    // Links built from the request's host headers vary on them, so a shared
+    // cache cannot hand one client's (forged) host to another.
+    for path in ["/catalog", "/tiles/roads", "/styles/land-review"] {
+        let r = client
+            .get(format!("{}{path}", s.base))
+            .header("x-forwarded-host", "evil.example")
+            .send()
+            .await
+            .expect("get");
+        let vary = r
+            .headers()
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+            .to_ascii_lowercase();
+        assert!(
+            vary.contains("x-forwarded-host") && vary.contains("host"),
+            "{path}: {vary}"
+        );
+    }
 }
 
 /// `tudi keys create --role ROLE --data-dir DATA`: the secret.
