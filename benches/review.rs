@@ -26,7 +26,7 @@ fn plots(registry: &Registry) -> Vec<ReviewInput> {
     if let Ok(text) = std::fs::read_to_string(&apps) {
         let fc: Value = serde_json::from_str(&text).expect("applications");
         for f in fc["features"].as_array().into_iter().flatten() {
-            let req = tudi::review::run::feature_request(None, f);
+            let req = tudi::review::run::feature_request(None, f.clone());
             if let Ok(r) = parse_value(&req, None) {
                 out.push(r.input);
             }

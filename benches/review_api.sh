@@ -13,6 +13,8 @@ if [ ! -f "$DATA/layers/homestead_parcels.toml" ]; then
   ./target/release/tudi fixtures --scale district --seed 42 --out "$DATA" --layers-dir "$DATA/layers" >/dev/null
 fi
 TMP=$(mktemp -d)
+# Reviews need an approver's key.
+KEY=$(./target/release/tudi keys create --role approver --label bench --data-dir "$TMP/data" 2>/dev/null)
 ./target/release/tudi serve --bind 127.0.0.1:$PORT --layers "$DATA/layers" --data-dir "$TMP/data" 2>"$TMP/server.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -31,6 +33,7 @@ PY
 cat > "$TMP/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
 local f = io.open("$TMP/body.json", "r"); wrk.body = f:read("*a"); f:close()
 LUA
 echo "== POST /api/reviews, 1 connection"
@@ -39,7 +42,7 @@ echo "== POST /api/reviews, 16 connections"
 wrk -t1 -c16 -d15s --latency -s "$TMP/post.lua" "http://127.0.0.1:$PORT/api/reviews" | sed -n '1,20p'
 echo "== POST /api/reviews/batch, 20000 plots"
 start=$(date +%s.%N)
-lines=$(curl -sf -X POST -H 'content-type: application/geo+json' --data-binary @"$TMP/batch.json" "http://127.0.0.1:$PORT/api/reviews/batch" | wc -l)
+lines=$(curl -sf -X POST -H "Authorization: Bearer $KEY" -H 'content-type: application/geo+json' --data-binary @"$TMP/batch.json" "http://127.0.0.1:$PORT/api/reviews/batch" | wc -l)
 end=$(date +%s.%N)
 python3 -c "import sys; n=$lines; t=$end-$start; print(f'{n} verdicts in {t:.2f} s = {n/t:.0f} plots/s')"
-curl -sf "127.0.0.1:$PORT/api/audit/verify" | python3 -c "import json,sys; r=json.load(sys.stdin); print('audit chain ok:', r['ok'], 'entries:', r['entries'])"
+curl -sf -H "Authorization: Bearer $KEY" "127.0.0.1:$PORT/api/audit/verify" | python3 -c "import json,sys; r=json.load(sys.stdin); print('audit chain ok:', r['ok'], 'entries:', r['entries'])"

@@ -10,9 +10,9 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::layer::{LayerDef, Registry, config::read_dir, load_all};
-use crate::review::RuleSet;
-use crate::review::record::with_chain;
+use crate::review::record::write_chain;
 use crate::review::run::{collection_crs, district_lonlat, feature_request, review};
+use crate::review::{Outcome, RuleSet};
 use crate::store::SqliteStore;
 
 /// Loads the rule set, checking its layers and attributes against the
@@ -46,12 +46,12 @@ pub fn review_file(
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(plots)
         .with_context(|| format!("cannot read {}", plots.display()))?;
-    let fc: Value = serde_json::from_str(&text)
+    let mut fc: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", plots.display()))?;
-    let features = fc
-        .get("features")
-        .and_then(Value::as_array)
-        .with_context(|| format!("{} is not a GeoJSON FeatureCollection", plots.display()))?;
+    drop(text);
+    let Some(Value::Array(features)) = fc.get_mut("features").map(Value::take) else {
+        anyhow::bail!("{} is not a GeoJSON FeatureCollection", plots.display());
+    };
     let (defs, registry) = load_registry(layers)?;
     let rules = Arc::new(load_rules(rules, &defs)?);
     let store = SqliteStore::open(data_dir)?;
@@ -71,44 +71,50 @@ pub fn review_file(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let (mut pass, mut fail, mut manual, mut invalid) = (0usize, 0usize, 0usize, 0usize);
-    for (chunk_no, chunk) in features.chunks(512).enumerate() {
-        let reqs: Vec<Value> = chunk
-            .iter()
-            .map(|f| feature_request(crs.as_ref(), f))
-            .collect();
-        let results = crate::http::reviews::evaluate_parallel(&reqs, |raw| {
-            review(&rules, &snap, district.as_ref(), raw, None)
-                .map(|rev| store.append(rev.id, rev.record))
+    let total = features.len();
+    let mut features = features.into_iter();
+    let mut index = 0usize;
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let chunk: Vec<Value> = features.by_ref().take(512).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let results = evaluate_parallel(chunk, |f| {
+            let raw = feature_request(crs.as_ref(), f);
+            review(&rules, &snap, district.as_ref(), raw, None).map(|rev| {
+                let reply = store.append(rev.id, rev.body, Some(&rules.source));
+                (rev.outcome, rev.view, reply)
+            })
         });
-        let pending: Vec<_> = results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| (chunk_no * 512 + i, r))
-            .collect();
-        for (index, p) in pending {
-            let line = match p {
-                Ok(rx) => {
-                    let e = rx
+        for r in results {
+            line.clear();
+            match r {
+                Ok((outcome, view, reply)) => {
+                    let link = reply
                         .blocking_recv()
                         .context("the audit writer stopped")?
                         .context("could not record a verdict")?;
-                    match e.body["outcome"].as_str() {
-                        Some("pass") => pass += 1,
-                        Some("fail") => fail += 1,
-                        _ => manual += 1,
+                    match outcome {
+                        Outcome::Pass => pass += 1,
+                        Outcome::Fail => fail += 1,
+                        Outcome::Manual => manual += 1,
                     }
-                    let mut v = with_chain(e.body, e.seq, &e.prev_hash, &e.entry_hash);
-                    v["index"] = json!(index);
-                    v
+                    line.extend_from_slice(&view);
+                    write_chain(&mut line, &link, Some(index));
                 }
                 Err(problems) => {
                     invalid += 1;
-                    json!({"index": index, "error": "invalid", "problems": problems})
+                    serde_json::to_writer(
+                        &mut line,
+                        &json!({"index": index, "error": "invalid", "problems": problems}),
+                    )?;
                 }
-            };
-            serde_json::to_writer(&mut w, &line)?;
-            w.write_all(b"\n")?;
+            }
+            line.push(b'\n');
+            w.write_all(&line)?;
             bar.inc(1);
+            index += 1;
         }
     }
     w.flush()?;
@@ -117,8 +123,7 @@ pub fn review_file(
     std::fs::rename(&tmp, out)?;
     bar.finish();
     eprintln!(
-        "{} plots: {pass} pass, {fail} fail, {manual} manual, {invalid} invalid -> {}",
-        features.len(),
+        "{total} plots: {pass} pass, {fail} fail, {manual} manual, {invalid} invalid -> {}",
         out.display()
     );
     Ok(())
@@ -136,4 +141,38 @@ pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs `f` over `items` on up to four threads (the machine's cores),
+/// keeping order; the items are moved to the threads.
+pub fn evaluate_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    if items.len() < 8 || threads == 1 {
+        return items.into_iter().map(&f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    let mut it = items.into_iter();
+    loop {
+        let part: Vec<T> = it.by_ref().take(per).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || part.into_iter().map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }

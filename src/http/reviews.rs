@@ -17,12 +17,16 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::state::{AppState, ReviewService};
 use crate::review::input::Problem;
-use crate::review::record::with_chain;
+use crate::review::record::{expand, finish_view, write_chain};
+use crate::review::rules::RuleTexts;
 use crate::review::run::{Reviewed, collection_crs, feature_request, review};
+use crate::store::audit::{ChainLink, sha256_hex};
+use crate::store::sqlite::AppendReply;
 use crate::store::{AuditEntry, StoreError};
+use tokio::sync::oneshot::error::TryRecvError;
 
 /// Reviews evaluated per blocking task in a batch.
-const BATCH_CHUNK: usize = 256;
+const BATCH_CHUNK: usize = 128;
 
 fn service(st: &AppState) -> Result<&ReviewService, ApiError> {
     st.review.as_ref().ok_or_else(|| {
@@ -50,22 +54,61 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-fn entry_json(e: &AuditEntry) -> Value {
-    with_chain(e.body.clone(), e.seq, &e.prev_hash, &e.entry_hash)
+/// The API view of a stored entry: the record with its rule set's titles
+/// and legal bases (the server's own rule set, else the stored text checked
+/// against its hash) and the chain fields.
+fn entry_json(svc: &ReviewService, e: &AuditEntry) -> Result<Value, ApiError> {
+    let body: Value = serde_json::from_str(&e.body)
+        .map_err(|err| ApiError::Internal(format!("audit entry {} is not JSON: {err}", e.seq)))?;
+    let hash = body["ruleset"]["hash"].as_str().unwrap_or_default();
+    let texts = if hash == svc.rules.hash {
+        Some(svc.rules.texts())
+    } else {
+        match svc.store.ruleset_source(hash) {
+            Ok(Some(text)) if sha256_hex(text.as_bytes()) == hash => {
+                RuleTexts::from_source(&text).ok()
+            }
+            Ok(_) => {
+                tracing::warn!(
+                    seq = e.seq,
+                    hash,
+                    "rule set of an audit entry is missing or edited"
+                );
+                None
+            }
+            Err(err) => return Err(store_error(err)),
+        }
+    };
+    let link = ChainLink {
+        seq: e.seq,
+        prev_hash: e.prev_hash.clone(),
+        entry_hash: e.entry_hash.clone(),
+    };
+    Ok(expand(body, texts.as_ref(), &link))
 }
 
-async fn append(svc: &ReviewService, r: Reviewed) -> Result<AuditEntry, ApiError> {
+/// Appends a review; answers once it is durable.
+async fn append(svc: &ReviewService, r: &mut Reviewed) -> Result<ChainLink, ApiError> {
+    let body = std::mem::take(&mut r.body);
     svc.store
-        .append(r.id, r.record)
+        .append(r.id.clone(), body, Some(&svc.rules.source))
         .await
         .map_err(|_| ApiError::Unavailable("the audit writer stopped".into()))?
         .map_err(store_error)
 }
 
-fn created(entry: &AuditEntry) -> Response {
-    let mut resp = (StatusCode::CREATED, Json(entry_json(entry))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/reviews/{}", entry.id)) {
-        resp.headers_mut().insert(header::LOCATION, v);
+/// `201` with the view of a review just appended.
+fn created(r: Reviewed, link: &ChainLink) -> Response {
+    let location = HeaderValue::from_str(&format!("/api/reviews/{}", r.id)).ok();
+    let mut resp = Response::new(Body::from(finish_view(r.view, link, None)));
+    *resp.status_mut() = StatusCode::CREATED;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(v) = location {
+        h.insert(header::LOCATION, v);
     }
     resp
 }
@@ -74,26 +117,20 @@ async fn review_blocking(
     st: &Arc<AppState>,
     raw: Value,
     rerun_of: Option<String>,
+    snap: Option<Arc<crate::layer::registry::Snapshot>>,
 ) -> Result<Reviewed, ApiError> {
     let svc = service(st)?;
     let rules = svc.rules.clone();
-    let snap = st.registry.snapshot();
+    // The live layers, or the versions of a date or of an earlier verdict.
+    let snap = snap.unwrap_or_else(|| st.registry.snapshot());
     let district = st.district(&snap);
-    tokio::task::spawn_blocking(move || {
-        review(
-            &rules,
-            &snap,
-            district.as_deref(),
-            &raw,
-            rerun_of.as_deref(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("review task failed: {e}")))?
-    .map_err(|problems| ApiError::Invalid {
-        message: format!("the review request has {} problem(s)", problems.len()),
-        problems,
-    })
+    tokio::task::spawn_blocking(move || review(&rules, &snap, district.as_deref(), raw, rerun_of))
+        .await
+        .map_err(|e| ApiError::Internal(format!("review task failed: {e}")))?
+        .map_err(|problems| ApiError::Invalid {
+            message: format!("the review request has {} problem(s)", problems.len()),
+            problems,
+        })
 }
 
 /// Turns axum's body rejection (over the size cap, unreadable) into the
@@ -118,9 +155,11 @@ pub async fn create(
         return Err(ApiError::Unavailable("layers are still loading".into()));
     }
     let raw = parse_json(&body)?;
-    let reviewed = review_blocking(&st, raw, None).await?;
-    let entry = append(svc, reviewed).await?;
-    Ok(created(&entry))
+    drop(body);
+    let snap = super::asof::snapshot_for_request(&st, &raw).await?;
+    let mut reviewed = review_blocking(&st, raw, None, snap).await?;
+    let link = append(svc, &mut reviewed).await?;
+    Ok(created(reviewed, &link))
 }
 
 async fn load(st: &Arc<AppState>, id: &str) -> Result<AuditEntry, ApiError> {
@@ -143,7 +182,8 @@ pub async fn get_one(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(entry_json(&load(&st, &id).await?)))
+    let entry = load(&st, &id).await?;
+    Ok(Json(entry_json(service(&st)?, &entry)?))
 }
 
 pub async fn report(
@@ -151,7 +191,7 @@ pub async fn report(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let entry = load(&st, &id).await?;
-    let html = crate::report::render_html(&entry_json(&entry));
+    let html = crate::report::render_html(&entry_json(service(&st)?, &entry)?);
     Ok(Html(html).into_response())
 }
 
@@ -162,7 +202,8 @@ pub async fn rerun(
 ) -> Result<Response, ApiError> {
     let svc = service(&st)?;
     let entry = load(&st, &id).await?;
-    let body = &entry.body;
+    let body: Value = serde_json::from_str(&entry.body)
+        .map_err(|e| ApiError::Internal(format!("audit entry {} is not JSON: {e}", entry.seq)))?;
     let want_hash = body["ruleset"]["hash"].as_str().unwrap_or_default();
     if want_hash != svc.rules.hash {
         return Err(ApiError::Conflict(format!(
@@ -170,23 +211,16 @@ pub async fn rerun(
             svc.rules.hash
         )));
     }
-    let snap = st.registry.snapshot();
-    for (layer, tag) in body["layers"].as_object().into_iter().flatten() {
-        let now = snap
-            .get(layer)
-            .map(|l| l.version_tag())
-            .unwrap_or_else(|| "missing".into());
-        if tag.as_str() != Some(now.as_str()) {
-            return Err(ApiError::Conflict(format!(
-                "review {id} used layer `{layer}` version {tag}; the server holds {now}"
-            )));
-        }
-    }
+    // The same layer versions: live if unchanged, else restored from the
+    // catalog's stored versions (409 if that is impossible).
+    let empty = serde_json::Map::new();
+    let tags = body["layers"].as_object().unwrap_or(&empty);
+    let snap = super::asof::snapshot_for_tags(&st, tags).await?;
     let raw = body["input"].clone();
-    let reviewed = review_blocking(&st, raw, Some(id.clone())).await?;
-    let entry2 = append(svc, reviewed).await?;
-    let mut resp = created(&entry2);
-    let same = entry2.body["outcome"] == body["outcome"];
+    let mut reviewed = review_blocking(&st, raw, Some(id.clone()), Some(snap)).await?;
+    let same = body["outcome"].as_str() == Some(reviewed.outcome.as_str());
+    let link = append(svc, &mut reviewed).await?;
+    let mut resp = created(reviewed, &link);
     resp.headers_mut().insert(
         "x-same-outcome",
         HeaderValue::from_static(if same { "true" } else { "false" }),
@@ -206,6 +240,14 @@ pub async fn verify(State(st): State<Arc<AppState>>) -> Result<Json<Value>, ApiE
 
 /// Streams one NDJSON line per feature: the verdict (after its audit entry
 /// is durable) or `{"index", "error", "problems"}` for a bad feature.
+///
+/// The features are split into chunks of [`BATCH_CHUNK`] moved (not copied)
+/// to blocking tasks, evaluated in order, one per core at a time; up to
+/// [`CHUNKS_AHEAD`] chunks are evaluated or awaiting their group commit
+/// while the oldest one streams, so the cores keep evaluating while a
+/// commit's fsync is slow. Each verdict is queued for the audit writer as
+/// soon as it is evaluated, and its line is written only when its group's
+/// commit has returned.
 pub async fn batch(
     State(st): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
@@ -215,9 +257,9 @@ pub async fn batch(
     if !st.progress.is_ready() {
         return Err(ApiError::Unavailable("layers are still loading".into()));
     }
-    let fc = parse_json(&body)?;
+    let mut fc = parse_json(&body)?;
     drop(body);
-    let Some(features) = fc.get("features").and_then(Value::as_array).cloned() else {
+    let Some(Value::Array(features)) = fc.get_mut("features").map(Value::take) else {
         return Err(ApiError::Invalid {
             message: "a batch must be a GeoJSON FeatureCollection".into(),
             problems: vec![Problem {
@@ -227,48 +269,82 @@ pub async fn batch(
         });
     };
     let crs = collection_crs(&fc);
+    drop(fc);
+    let mut chunks = Vec::with_capacity(features.len().div_ceil(BATCH_CHUNK));
+    let mut it = features.into_iter();
+    loop {
+        let c: Vec<Value> = it.by_ref().take(BATCH_CHUNK).collect();
+        if c.is_empty() {
+            break;
+        }
+        chunks.push(c);
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    let features = Arc::new(features);
     tokio::spawn(async move {
-        let chunks = features.len().div_ceil(BATCH_CHUNK);
-        // Two-stage pipeline: while chunk k's verdicts are awaited and
-        // streamed, chunk k+1 is evaluated and queued for the audit writer.
-        let mut next = (chunks > 0).then(|| spawn_chunk(&st, &features, crs.clone(), 0));
-        for chunk_no in 0..chunks {
-            let Some(handle) = next.take() else { return };
-            let Ok(pending) = handle.await else { return };
-            if chunk_no + 1 < chunks {
-                next = Some(spawn_chunk(&st, &features, crs.clone(), chunk_no + 1));
+        let mut waiting = std::collections::VecDeque::new();
+        let mut chunks = chunks.into_iter().enumerate();
+        let cores = Arc::new(tokio::sync::Semaphore::new(cores()));
+        let mut spawn_next = |waiting: &mut std::collections::VecDeque<_>| {
+            if let Some((no, c)) = chunks.next() {
+                let (st, crs, cores) = (st.clone(), crs.clone(), cores.clone());
+                waiting.push_back(tokio::spawn(async move {
+                    // Permits are granted in request order: chunks are
+                    // evaluated in order.
+                    let permit = cores.acquire_owned().await.ok();
+                    spawn_chunk(st, c, crs, no * BATCH_CHUNK, permit).await
+                }));
             }
+        };
+        for _ in 0..CHUNKS_AHEAD {
+            spawn_next(&mut waiting);
+        }
+        let mut out: Vec<u8> = Vec::new();
+        while let Some(handle) = waiting.pop_front() {
+            spawn_next(&mut waiting);
+            let Ok(Ok(pending)) = handle.await else {
+                return;
+            };
             for (index, p) in pending {
-                let line = match p {
-                    Ok(rx) => match rx.await {
-                        Ok(Ok(entry)) => {
-                            let mut v = with_chain(
-                                entry.body,
-                                entry.seq,
-                                &entry.prev_hash,
-                                &entry.entry_hash,
-                            );
-                            v["index"] = json!(index);
-                            v
+                match p {
+                    Ok((view, mut reply)) => {
+                        let link = match reply.try_recv() {
+                            Ok(r) => Ok(r),
+                            Err(TryRecvError::Empty) => {
+                                // Send what is durable before waiting.
+                                if !flush(&tx, &mut out).await {
+                                    return;
+                                }
+                                reply.await
+                            }
+                            Err(TryRecvError::Closed) => reply.await,
+                        };
+                        match link {
+                            Ok(Ok(link)) => {
+                                out.extend_from_slice(&view);
+                                write_chain(&mut out, &link, Some(index));
+                            }
+                            Ok(Err(e)) => line(
+                                &mut out,
+                                &json!({"index": index, "error": "unavailable", "message": e.to_string()}),
+                            ),
+                            Err(_) => line(
+                                &mut out,
+                                &json!({"index": index, "error": "unavailable", "message": "the audit writer stopped"}),
+                            ),
                         }
-                        Ok(Err(e)) => {
-                            json!({"index": index, "error": "unavailable", "message": e.to_string()})
-                        }
-                        Err(_) => {
-                            json!({"index": index, "error": "unavailable", "message": "the audit writer stopped"})
-                        }
-                    },
-                    Err(problems) => {
-                        json!({"index": index, "error": "invalid", "problems": problems})
                     }
-                };
-                let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-                bytes.push(b'\n');
-                if tx.send(Bytes::from(bytes)).await.is_err() {
+                    Err(problems) => line(
+                        &mut out,
+                        &json!({"index": index, "error": "invalid", "problems": problems}),
+                    ),
+                }
+                out.push(b'\n');
+                if out.len() >= FLUSH_BYTES && !flush(&tx, &mut out).await {
                     return; // client went away; what was appended stays audited
                 }
+            }
+            if !flush(&tx, &mut out).await {
+                return;
             }
         }
     });
@@ -283,68 +359,63 @@ pub async fn batch(
     Ok(resp)
 }
 
-type Pending = Vec<(
-    usize,
-    Result<tokio::sync::oneshot::Receiver<Result<AuditEntry, StoreError>>, Vec<Problem>>,
-)>;
+/// NDJSON bytes sent in one piece at most (about a hundred verdicts).
+const FLUSH_BYTES: usize = 1 << 20;
 
-/// Evaluates one chunk of a batch on a blocking thread and queues every
-/// verdict for the audit writer; the receivers answer once each is durable.
+/// Chunks evaluated ahead of the one streaming (about 2,000 verdicts,
+/// ~30 MB): enough to keep evaluating through a slow fsync.
+const CHUNKS_AHEAD: usize = 16;
+
+/// Chunks evaluated at once: one per core.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn line(out: &mut Vec<u8>, v: &Value) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Sends what `out` holds; false when the client went away.
+async fn flush(tx: &tokio::sync::mpsc::Sender<Bytes>, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let bytes = Bytes::from(std::mem::replace(out, Vec::with_capacity(FLUSH_BYTES)));
+    tx.send(bytes).await.is_ok()
+}
+
+type Pending = Vec<(usize, Result<(Vec<u8>, AppendReply), Vec<Problem>>)>;
+
+/// Evaluates one chunk of a batch on a blocking thread, queueing each
+/// verdict for the audit writer as soon as it is made; the replies answer
+/// once each is durable. `first` is the index of the chunk's first feature;
+/// `permit` (a core) is released when the evaluation is done.
 fn spawn_chunk(
-    st: &Arc<AppState>,
-    features: &Arc<Vec<Value>>,
+    st: Arc<AppState>,
+    features: Vec<Value>,
     crs: Option<Value>,
-    chunk_no: usize,
+    first: usize,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> tokio::task::JoinHandle<Pending> {
-    let st = st.clone();
-    let features = features.clone();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let Some(svc) = st.review.as_ref() else {
             return Vec::new();
         };
-        let start = chunk_no * BATCH_CHUNK;
-        let end = (start + BATCH_CHUNK).min(features.len());
         let snap = st.registry.snapshot();
         let district = st.district(&snap);
-        let reqs: Vec<Value> = features[start..end]
-            .iter()
-            .map(|f| feature_request(crs.as_ref(), f))
-            .collect();
-        // Each thread also makes the canonical form of its records (inside
-        // `append`), so the single writer only hashes and inserts.
-        let results = evaluate_parallel(&reqs, |raw| {
-            review(&svc.rules, &snap, district.as_deref(), raw, None)
-                .map(|rev| svc.store.append(rev.id, rev.record))
-        });
-        results
+        features
             .into_iter()
             .enumerate()
-            .map(|(i, r)| (start + i, r))
-            .collect()
-    })
-}
-
-/// Runs `f` over `items` on up to two threads (the machine's cores),
-/// keeping order.
-pub fn evaluate_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    if items.len() < 8 || threads == 1 {
-        return items.iter().map(&f).collect();
-    }
-    let per = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|c| {
-                let f = &f;
-                s.spawn(move || c.iter().map(f).collect::<Vec<R>>())
+            .map(|(i, f)| {
+                let raw = feature_request(crs.as_ref(), f);
+                let r = review(&svc.rules, &snap, district.as_deref(), raw, None).map(|rev| {
+                    let reply = svc.store.append(rev.id, rev.body, Some(&svc.rules.source));
+                    (rev.view, reply)
+                });
+                (first + i, r)
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
 }

@@ -137,11 +137,12 @@ pub(crate) fn min_distance(
                 (Some(r), Some(_)) if distance + EPS_M < r => (rule.severity, None),
                 _ => (Outcome::Pass, None),
             };
-            let line = match (&n.line, &shape) {
-                (Some((a, b)), _) => Some(plot.frame.to_lonlat(LineString::new(vec![*a, *b]))),
-                (None, Shape::Areal(m)) => Some(plot.frame.to_lonlat(plot.gk.intersection(m))),
-                (None, s) => Some(plot.frame.to_lonlat(s.to_geometry())),
-            };
+            // Drawn only for features that do not pass.
+            let line = (status > Outcome::Pass).then(|| match (&n.line, &shape) {
+                (Some((a, b)), _) => plot.frame.to_lonlat(LineString::new(vec![*a, *b])),
+                (None, Shape::Areal(m)) => plot.frame.to_lonlat(plot.gk.intersection(m)),
+                (None, s) => plot.frame.to_lonlat(s.to_geometry()),
+            });
             near.push(Near {
                 layer,
                 feature: f,

@@ -219,11 +219,12 @@ pub(crate) fn round(v: f64, digits: i32) -> f64 {
     (v * k).round() / k
 }
 
-/// A number for messages: at most 2 decimals, no trailing zeros.
+/// A number for messages: at most 2 decimals, no trailing zeros. (The
+/// value rounded to 2 decimals is the `f64` nearest to `k / 100`, whose
+/// shortest form, what `Display` writes, has at most 2 decimals.)
 pub(crate) fn num(v: f64) -> String {
-    let s = format!("{:.2}", round(v, 2));
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.to_string() }
+    let r = round(v, 2);
+    if r == 0.0 { "0".into() } else { r.to_string() }
 }
 
 /// The listed attributes of a feature, as JSON values (absent ones skipped).

@@ -179,17 +179,74 @@ struct V {
     g: Option<Coord>,
 }
 
+/// Shoelace area of a ring given without its closing repeat.
+fn ring_area(pts: impl Iterator<Item = Coord> + Clone) -> f64 {
+    let next = pts.clone().cycle().skip(1);
+    0.5 * pts
+        .zip(next)
+        .map(|(a, b)| a.x * b.y - b.x * a.y)
+        .sum::<f64>()
+}
+
+/// Which sides of `r` a point lies beyond (left, right, below, above bits).
+#[inline]
+fn outcode(c: Coord, r: &Rect) -> u8 {
+    u8::from(c.x < r.min().x)
+        | u8::from(c.x > r.max().x) << 1
+        | u8::from(c.y < r.min().y) << 2
+        | u8::from(c.y > r.max().y) << 3
+}
+
+/// The ring's vertices (without the closing repeat), where each run of
+/// consecutive vertices lying beyond one same side of `r` is cut down to
+/// its first and last: the run's inner edges lie beyond that side, so
+/// clipping drops them whatever the path, and the edges into and out of the
+/// run are kept. A large polygon around a small window keeps a few
+/// vertices.
+fn thin_outside(ring: &[Coord], r: &Rect) -> Vec<V> {
+    let ring = match ring {
+        [first, rest @ .., last] if first == last => &ring[..rest.len() + 1],
+        _ => ring,
+    };
+    let mut pts: Vec<V> = Vec::with_capacity(ring.len().min(64));
+    let v = |m: Coord| V { m, g: None };
+    // (first, last, common side bits) of the current run outside.
+    let mut run: Option<(Coord, Option<Coord>, u8)> = None;
+    for &m in ring {
+        let code = outcode(m, r);
+        if let Some((_, last, common)) = &mut run
+            && *common & code != 0
+        {
+            *common &= code;
+            *last = Some(m);
+            continue;
+        }
+        if let Some((first, last, _)) = run.take() {
+            pts.push(v(first));
+            pts.extend(last.map(v));
+        }
+        if code == 0 {
+            pts.push(v(m));
+        } else {
+            run = Some((m, None, code));
+        }
+    }
+    if let Some((first, last, _)) = run {
+        pts.push(v(first));
+        pts.extend(last.map(v));
+    }
+    pts
+}
+
 /// Sutherland-Hodgman clip of a closed Web Mercator ring to a rectangle,
 /// projected to Gauss-Krüger; empty when nothing of the ring's area
 /// remains. A vertex the clip inserts on an edge is placed on the edge as
 /// it is straight in Gauss-Krüger (interpolated between the projected
 /// endpoints), not in Web Mercator: over a 2 km edge the two differ by
-/// about 1.5 mm.
-fn clip_ring(ring: &[Coord], r: &Rect, f: &Frame) -> Vec<Coord> {
-    let mut pts: Vec<V> = ring.iter().map(|&m| V { m, g: None }).collect();
-    if pts.len() > 1 && pts.first().map(|v| v.m) == pts.last().map(|v| v.m) {
-        pts.pop();
-    }
+/// about 1.5 mm. The flag says whether the result is the whole rectangle
+/// (the ring's area covers it).
+fn clip_ring(ring: &[Coord], r: &Rect, f: &Frame) -> (Vec<Coord>, bool) {
+    let mut pts = thin_outside(ring, r);
     let gk = |v: &V| v.g.unwrap_or_else(|| f.merc_to_gk(v.m));
     // (axis x?, bound, keep >= bound?)
     let edges = [
@@ -242,33 +299,54 @@ fn clip_ring(ring: &[Coord], r: &Rect, f: &Frame) -> Vec<Coord> {
         pts = out;
     }
     if pts.len() < 3 {
-        return Vec::new();
+        return (Vec::new(), false);
     }
+    let corners = [
+        r.min(),
+        r.max(),
+        Coord {
+            x: r.min().x,
+            y: r.max().y,
+        },
+        Coord {
+            x: r.max().x,
+            y: r.min().y,
+        },
+    ];
+    // The four corners in ring order: their area is the window's (a
+    // degenerate clip of a ring around the window has area 0 there).
+    let whole = pts.len() == 4
+        && corners.iter().all(|c| pts.iter().any(|v| v.m == *c))
+        && ring_area(pts.iter().map(|v| v.m)).abs() > 0.5 * r.width() * r.height();
     let mut out: Vec<Coord> = pts.iter().map(gk).collect();
     out.push(out[0]);
-    out
+    (out, whole)
 }
 
-fn project_polygon(p: &Polygon, window: &Rect, clip: bool, f: &Frame) -> Option<Polygon> {
-    let ring = |ls: &LineString| -> Vec<Coord> {
+/// The polygon clipped to `window` and projected; the flag says whether it
+/// covers the whole window (its exterior clips to the window and no hole
+/// reaches into it).
+fn project_polygon(p: &Polygon, window: &Rect, clip: bool, f: &Frame) -> (Option<Polygon>, bool) {
+    let ring = |ls: &LineString| -> (Vec<Coord>, bool) {
         if clip {
             clip_ring(&ls.0, window, f)
         } else {
-            ls.0.iter().map(|c| f.merc_to_gk(*c)).collect()
+            (ls.0.iter().map(|c| f.merc_to_gk(*c)).collect(), false)
         }
     };
-    let ext = ring(p.exterior());
+    let (ext, whole) = ring(p.exterior());
     if ext.len() < 4 {
-        return None;
+        return (None, false);
     }
-    let holes = p
+    let holes: Vec<LineString> = p
         .interiors()
         .iter()
-        .map(ring)
+        .map(|h| ring(h).0)
         .filter(|h| h.len() >= 4)
         .map(LineString::new)
         .collect();
-    Some(Polygon::new(LineString::new(ext), holes))
+    let covers = whole && holes.is_empty();
+    (Some(Polygon::new(LineString::new(ext), holes)), covers)
 }
 
 /// Runs of consecutive segments of a line that touch the window, projected.
@@ -308,7 +386,7 @@ pub(crate) fn project_clipped(
     let clip = !rect_within(bbox, window);
     let polys = |ps: &mut dyn Iterator<Item = &Polygon>| -> Option<Shape> {
         let v: Vec<Polygon> = ps
-            .filter_map(|p| project_polygon(p, window, clip, f))
+            .filter_map(|p| project_polygon(p, window, clip, f).0)
             .collect();
         (!v.is_empty()).then(|| Shape::Areal(MultiPolygon::new(v)))
     };
@@ -338,6 +416,44 @@ pub(crate) fn project_clipped(
         Geometry::MultiPoint(m) => points(&mut m.iter()),
         Geometry::GeometryCollection(_) => None,
     }
+}
+
+/// [`project_clipped`] for polygons only: the clipped, projected polygons
+/// (`None` when nothing remains or the geometry is not areal) and whether
+/// one of them covers the whole window (so everything inside the window,
+/// the plot, lies inside the feature).
+pub(crate) fn project_clipped_areal(
+    g: &Geometry,
+    bbox: &Rect,
+    window: &Rect,
+    f: &Frame,
+) -> Option<(MultiPolygon, bool)> {
+    if !rects_intersect(bbox, window) {
+        return None;
+    }
+    let clip = !rect_within(bbox, window);
+    let one;
+    let ps: &[Polygon] = match g {
+        Geometry::Polygon(p) => std::slice::from_ref(p),
+        Geometry::MultiPolygon(m) => &m.0,
+        Geometry::Rect(r) => {
+            one = r.to_polygon();
+            std::slice::from_ref(&one)
+        }
+        Geometry::Triangle(t) => {
+            one = t.to_polygon();
+            std::slice::from_ref(&one)
+        }
+        _ => return None,
+    };
+    let mut covers = false;
+    let mut v = Vec::with_capacity(ps.len());
+    for p in ps {
+        let (poly, c) = project_polygon(p, window, clip, f);
+        covers |= c;
+        v.extend(poly);
+    }
+    (!v.is_empty()).then(|| (MultiPolygon::new(v), covers))
 }
 
 /// The shortest connection between the plot and a shape.

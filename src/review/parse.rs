@@ -42,6 +42,32 @@ struct RawRuleSet {
     rule: Vec<toml::Table>,
 }
 
+/// Only the texts of a rule file (any other key ignored).
+#[derive(Debug, Deserialize)]
+struct TextsOnly {
+    #[serde(default)]
+    rule: Vec<RuleText>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleText {
+    id: String,
+    title: String,
+    basis: String,
+}
+
+/// Rule id -> (title, basis) of rule-file text, without checking the rules.
+pub(crate) fn rule_texts(text: &str) -> Result<super::rules::RuleTexts, String> {
+    let t: TextsOnly = toml::from_str(text).map_err(|e| e.to_string())?;
+    Ok(super::rules::RuleTexts {
+        rules: t
+            .rule
+            .into_iter()
+            .map(|r| (r.id, (r.title, r.basis)))
+            .collect(),
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum OneOrMany {

@@ -9,12 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::cache::IndexCache;
 use super::verdict::{Outcome, RuleSetRef};
+use crate::store::audit::RuleSetSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
@@ -42,9 +44,37 @@ pub struct RuleSet {
     /// SHA-256 (hex) of the file's bytes: what the audit log records.
     pub hash: String,
     pub rules: Vec<Rule>,
+    /// The file's text under `hash`, stored once in the audit store (the
+    /// rule titles and legal bases verdicts are shown with).
+    #[serde(skip)]
+    pub source: Arc<RuleSetSource>,
+    /// Per rule (in order): `"basis":…,"title":…,` as JSON, escaped once
+    /// for the API view of every verdict.
+    #[serde(skip)]
+    view_texts: Arc<Vec<Box<[u8]>>>,
     /// Side indexes over layers, built on first use (see `cache`).
     #[serde(skip)]
     pub(crate) cache: IndexCache,
+}
+
+/// Rule id -> (title, legal basis): the texts a stored verdict leaves to
+/// its rule set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleTexts {
+    pub rules: BTreeMap<String, (String, String)>,
+}
+
+impl RuleTexts {
+    /// The texts of a stored rule file (only `[[rule]]` ids, titles and
+    /// bases are read; the file was checked when it was in use).
+    pub fn from_source(text: &str) -> Result<RuleTexts, String> {
+        super::parse::rule_texts(text)
+    }
+
+    /// `(title, basis)` of a rule.
+    pub fn get(&self, rule: &str) -> Option<(&str, &str)> {
+        self.rules.get(rule).map(|(t, b)| (t.as_str(), b.as_str()))
+    }
 }
 
 /// One rule.
@@ -248,14 +278,56 @@ impl RuleSet {
     ) -> Result<RuleSet, RuleError> {
         let hash = hex::encode(Sha256::digest(text.as_bytes()));
         let parsed = super::parse::parse(file, text, available_layers)?;
+        let view_texts = parsed
+            .rules
+            .iter()
+            .map(|r| {
+                let mut b = b"\"basis\":".to_vec();
+                let _ = serde_json::to_writer(&mut b, &r.basis);
+                b.extend_from_slice(b",\"title\":");
+                let _ = serde_json::to_writer(&mut b, &r.title);
+                b.push(b',');
+                b.into_boxed_slice()
+            })
+            .collect();
         Ok(RuleSet {
+            view_texts: Arc::new(view_texts),
             id: parsed.id,
             version: parsed.version,
             title: parsed.title,
+            source: Arc::new(RuleSetSource {
+                hash: hash.clone(),
+                text: Arc::from(text),
+            }),
             hash,
             rules: parsed.rules,
             cache: IndexCache::default(),
         })
+    }
+
+    /// `"basis":…,"title":…,` of the `i`-th rule when its id is `rule`.
+    pub(crate) fn view_texts(&self, i: usize, rule: &str) -> Option<&[u8]> {
+        self.rules
+            .get(i)
+            .filter(|r| r.id == rule)
+            .and_then(|_| self.view_texts.get(i))
+            .map(|b| &b[..])
+    }
+
+    /// Bytes of all [`RuleSet::view_texts`].
+    pub(crate) fn view_texts_len(&self) -> usize {
+        self.view_texts.iter().map(|b| b.len()).sum()
+    }
+
+    /// The title and legal basis of each rule, for showing stored verdicts.
+    pub fn texts(&self) -> RuleTexts {
+        RuleTexts {
+            rules: self
+                .rules
+                .iter()
+                .map(|r| (r.id.clone(), (r.title.clone(), r.basis.clone())))
+                .collect(),
+        }
     }
 
     /// Id, version and hash, as recorded in verdicts.

@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::district::District;
 use super::input::{Problem, parse_value};
-use super::record;
+use super::record::{self, Record};
 use super::rules::RuleSet;
+use super::verdict::Outcome;
 use crate::crs::mercator_to_lonlat;
 use crate::layer::registry::Snapshot;
 
@@ -35,10 +36,15 @@ pub fn district_lonlat(snap: &Snapshot) -> Option<District> {
     (!polys.is_empty()).then(|| District::new(MultiPolygon::new(polys)))
 }
 
-/// A finished review: its id and the record to append to the audit trail.
+/// A finished review, in the forms the callers need (made on the
+/// evaluating thread, so the audit writer and the response only copy).
 pub struct Reviewed {
     pub id: String,
-    pub record: Value,
+    pub outcome: Outcome,
+    /// The record's canonical JSON, to append to the audit trail.
+    pub body: String,
+    /// The API view without its chain fields ([`record::finish_view`]).
+    pub view: Vec<u8>,
 }
 
 /// Reviews one request (the `POST /api/reviews` body shape).
@@ -46,41 +52,46 @@ pub fn review(
     rules: &RuleSet,
     snap: &Snapshot,
     district: Option<&District>,
-    raw: &Value,
-    rerun_of: Option<&str>,
+    raw: Value,
+    rerun_of: Option<String>,
 ) -> Result<Reviewed, Vec<Problem>> {
-    let req = parse_value(raw, district)?;
+    let req = parse_value(&raw, district)?;
     let verdict = super::evaluate(rules, snap, &req.input);
-    let id = record::new_id();
-    let created = record::now_rfc3339();
-    let body = record::build(
-        &id,
-        &created,
+    let rec = Record::new(
         record::input_value(raw),
-        &req,
-        &verdict,
+        req.input_crs.epsg(),
+        req.input.plot,
+        verdict,
         rerun_of,
     );
-    Ok(Reviewed { id, record: body })
+    let (body, view) = rec.encode(Some(rules));
+    Ok(Reviewed {
+        body,
+        view,
+        outcome: rec.outcome(),
+        id: rec.id,
+    })
 }
 
-/// Turns one feature of a batch FeatureCollection into a request: the
-/// geometry is the plot; `applicant`, `application` and an optional `crs`
-/// come from the properties (the collection's `crs` member applies when a
-/// feature has none).
-pub fn feature_request(collection_crs: Option<&Value>, feature: &Value) -> Value {
-    let props = &feature["properties"];
-    let crs = props
-        .get("crs")
-        .filter(|c| !c.is_null())
-        .or(collection_crs)
-        .cloned()
+/// Turns one feature of a batch FeatureCollection into a request (moving
+/// its parts): the geometry is the plot; `applicant`, `application` and an
+/// optional `crs` come from the properties (the collection's `crs` member
+/// applies when a feature has none).
+pub fn feature_request(collection_crs: Option<&Value>, mut feature: Value) -> Value {
+    let mut props = feature
+        .get_mut("properties")
+        .map(Value::take)
         .unwrap_or(Value::Null);
+    let mut take = |k: &str| props.get_mut(k).map(Value::take).unwrap_or(Value::Null);
+    let crs = match take("crs") {
+        Value::Null => collection_crs.cloned().unwrap_or(Value::Null),
+        c => c,
+    };
     json!({
-        "plot": feature.get("geometry").cloned().unwrap_or(Value::Null),
+        "plot": feature.get_mut("geometry").map(Value::take).unwrap_or(Value::Null),
         "crs": crs,
-        "applicant": props.get("applicant").cloned().unwrap_or(Value::Null),
-        "application": props.get("application").cloned().unwrap_or(Value::Null),
+        "applicant": take("applicant"),
+        "application": take("application"),
     })
 }
 

@@ -13,7 +13,7 @@ use geo::{Area, BooleanOps, BoundingRect, Geometry, MultiPolygon, Rect};
 
 use super::cache::value_key;
 use super::eval::{Ctx, EPS_M2, attributes, finding, missing_layer, num, round, unmeasurable};
-use super::geom::{Plot, Shape, project_clipped};
+use super::geom::{Plot, project_clipped_areal};
 use super::rules::{OverlapFilter, Rule};
 use super::verdict::{FeatureRef, Finding, Outcome};
 use crate::layer::{Feature, GeomKind, Layer};
@@ -25,6 +25,21 @@ pub(crate) struct Hit<'a> {
     pub shape: MultiPolygon,
     pub overlap: MultiPolygon,
     pub overlap_m2: f64,
+    /// The feature covers the whole plot (`overlap` is the plot).
+    pub covers: bool,
+}
+
+impl Hit<'_> {
+    /// What remains of `rest` (a part of the plot) outside this feature.
+    pub fn cut(&self, rest: MultiPolygon) -> MultiPolygon {
+        if self.covers {
+            MultiPolygon::new(Vec::new())
+        } else if rest.0.is_empty() {
+            rest
+        } else {
+            rest.difference(&self.shape)
+        }
+    }
 }
 
 fn boxes_meet(a: &Rect, b: &Rect) -> bool {
@@ -47,24 +62,33 @@ pub(crate) fn areal_hits<'a>(
         if !keep(f) {
             continue;
         }
-        let Some(Shape::Areal(shape)) = project_clipped(&f.geometry, &f.bbox, &window, &plot.frame)
+        let Some((shape, covers)) =
+            project_clipped_areal(&f.geometry, &f.bbox, &window, &plot.frame)
         else {
             continue;
         };
-        if !shape
-            .bounding_rect()
-            .is_some_and(|b| boxes_meet(&b, &plot.gk_bbox))
-        {
-            continue;
-        }
-        let overlap = plot.gk.intersection(&shape);
-        let overlap_m2 = overlap.unsigned_area();
+        // A feature covering the whole window covers the plot inside it:
+        // no polygon overlay needed.
+        let (overlap, overlap_m2) = if covers {
+            (plot.gk.clone(), plot.area_m2)
+        } else {
+            if !shape
+                .bounding_rect()
+                .is_some_and(|b| boxes_meet(&b, &plot.gk_bbox))
+            {
+                continue;
+            }
+            let overlap = plot.gk.intersection(&shape);
+            let a = overlap.unsigned_area();
+            (overlap, a)
+        };
         out.push(Hit {
             layer,
             feature: f,
             shape,
             overlap,
             overlap_m2,
+            covers,
         });
     }
     out
@@ -148,7 +172,7 @@ pub(crate) fn within(ctx: &mut Ctx<'_>, rule: &Rule, layers: &[String], toleranc
     for layer in present {
         for h in areal_hits(plot, layer, |_| true) {
             if h.overlap_m2 > EPS_M2 {
-                rest = rest.difference(&h.shape);
+                rest = h.cut(rest);
                 features.push(feature_ref(rule, &h, &[], Outcome::Pass, plot.area_m2));
             }
         }
@@ -332,7 +356,7 @@ pub(crate) fn zone_class(
             if h.overlap_m2 <= EPS_M2 {
                 continue;
             }
-            rest = rest.difference(&h.shape);
+            rest = h.cut(rest);
             if h.overlap_m2 <= tolerance + EPS_M2 {
                 continue;
             }

@@ -4,27 +4,52 @@
 //! waiting in its queue (up to [`MAX_GROUP`]) and commits them in one
 //! transaction: one fsync for the group. Each caller is answered only after
 //! its group's commit returned, so an acknowledged entry is on disk.
+//!
+//! Tables: `audit(seq, id, prev_hash, entry_hash, body)` holds the chain
+//! (`body` is the record's canonical JSON, the bytes the hash covers);
+//! `rulesets(hash, source)` holds each rule file's text once, written in
+//! the same transaction as the first entry that refers to it.
+//!
+//! WAL checkpoints are split so that a commit rarely waits for one: every
+//! [`CHECKPOINT_BYTES`] of records the checkpointer thread copies the WAL
+//! into the database (`PASSIVE`: it never blocks the writer); when it is
+//! done the writer copies the few frames appended meanwhile itself, so the
+//! checkpoint is complete and the next commit starts the WAL from its
+//! beginning again (otherwise, under steady load, the WAL would grow for as
+//! long as the load lasts).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use super::audit::{AuditEntry, GENESIS, VerifyReport, entry_hash_canonical, verify};
+use super::audit::{
+    AuditEntry, ChainLink, GENESIS, RuleSetSource, Verifier, VerifyReport, entry_hash,
+};
+
+/// Page size of a new database, bytes.
+const PAGE_SIZE: i64 = 16384;
 
 /// Most appends committed in one transaction.
 pub const MAX_GROUP: usize = 1024;
 
+/// Bytes of records committed after which the writer asks for a checkpoint.
+const CHECKPOINT_BYTES: usize = 16 << 20;
+
+/// Answer to one append: where the entry landed, once it is durable.
+pub type AppendReply = oneshot::Receiver<Result<ChainLink, StoreError>>;
+
 struct Append {
     id: String,
-    body: Value,
-    /// `body` in canonical form, made on the caller's thread.
-    canonical: String,
-    reply: oneshot::Sender<Result<AuditEntry, StoreError>>,
+    /// The record's canonical JSON (made on the caller's thread).
+    body: String,
+    ruleset: Option<Arc<RuleSetSource>>,
+    reply: oneshot::Sender<Result<ChainLink, StoreError>>,
 }
 
 pub struct SqliteStore {
@@ -49,6 +74,10 @@ CREATE TABLE IF NOT EXISTS audit (
     entry_hash TEXT NOT NULL,
     body       TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rulesets (
+    hash   TEXT PRIMARY KEY,
+    source TEXT NOT NULL
+);
 ";
 
 impl SqliteStore {
@@ -56,6 +85,14 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
         let path = dir.join("tudi.sqlite");
+        if !path.exists() {
+            // Records are ~5 KB: with 4 KB pages each would spill into an
+            // overflow page and every page is its own WAL write. The page
+            // size must be set before the first table (and before WAL).
+            let c = Connection::open(&path)?;
+            c.pragma_update(None, "page_size", PAGE_SIZE)?;
+            c.execute_batch(SCHEMA)?;
+        }
         let conn = open(&path)?;
         conn.execute_batch(SCHEMA)?;
         let head: Option<(u64, String)> = conn
@@ -65,11 +102,34 @@ impl SqliteStore {
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
             .optional()?;
+        let known: HashSet<String> = conn
+            .prepare("SELECT hash FROM rulesets")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         let (tx, rx) = mpsc::channel::<Append>();
         let wconn = open(&path)?;
+        // Checkpoints are the checkpointer thread's job (see the module docs).
+        wconn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The WAL is reused from its start after a complete checkpoint;
+        // this truncates what a long batch grew it to.
+        wconn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+        let (ck_tx, ck_rx) = mpsc::sync_channel::<()>(1);
+        let done = Arc::new(AtomicBool::new(false));
+        let cconn = open(&path)?;
+        let ck_done = done.clone();
+        std::thread::Builder::new()
+            .name("tudi-audit-ckpt".into())
+            .spawn(move || checkpointer(cconn, ck_rx, &ck_done))
+            .map_err(|e| StoreError::Io(path.clone(), e))?;
+        let start = head.unwrap_or((0, GENESIS.to_string()));
+        let checkpoints = Checkpoints {
+            ask: ck_tx,
+            done,
+            since: 0,
+        };
         std::thread::Builder::new()
             .name("tudi-audit-writer".into())
-            .spawn(move || writer(wconn, rx, head.unwrap_or((0, GENESIS.to_string()))))
+            .spawn(move || writer(wconn, rx, start, known, checkpoints))
             .map_err(|e| StoreError::Io(path.clone(), e))?;
         Ok(SqliteStore {
             path,
@@ -82,19 +142,21 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Queues a record; the receiver yields the durable entry (or the
-    /// error) once its group is committed.
+    /// Queues a record (`body`: its canonical JSON) that refers to
+    /// `ruleset` (stored with the first entry that names it); the receiver
+    /// yields the entry's place in the chain (or the error) once its group
+    /// is committed.
     pub fn append(
         &self,
         id: String,
-        body: Value,
-    ) -> oneshot::Receiver<Result<AuditEntry, StoreError>> {
+        body: String,
+        ruleset: Option<&Arc<RuleSetSource>>,
+    ) -> AppendReply {
         let (reply, rx) = oneshot::channel();
-        let canonical = super::audit::canonical(&body);
         let job = Append {
             id,
             body,
-            canonical,
+            ruleset: ruleset.cloned(),
             reply,
         };
         let sent = match self.writer.lock() {
@@ -110,26 +172,57 @@ impl SqliteStore {
     /// The entry with this id.
     pub fn get(&self, id: &str) -> Result<Option<AuditEntry>, StoreError> {
         let conn = self.lock_reader();
-        conn.query_row(
-            "SELECT seq, id, prev_hash, entry_hash, body FROM audit WHERE id = ?1",
-            params![id],
-            row_to_entry,
-        )
-        .optional()?
-        .transpose()
+        Ok(conn
+            .query_row(
+                "SELECT seq, id, prev_hash, entry_hash, body FROM audit WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(AuditEntry {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        id: r.get(1)?,
+                        prev_hash: r.get(2)?,
+                        entry_hash: r.get(3)?,
+                        body: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
-    /// Verifies the whole chain in storage order.
+    /// The stored text of the rule set with this hash (as stored: check it
+    /// against the hash before trusting it).
+    pub fn ruleset_source(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.lock_reader();
+        Ok(conn
+            .query_row(
+                "SELECT source FROM rulesets WHERE hash = ?1",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Verifies the whole chain in storage order, then the rule-set texts.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let conn = self.lock_reader();
+        let mut v = Verifier::default();
         let mut stmt =
             conn.prepare("SELECT seq, id, prev_hash, entry_hash, body FROM audit ORDER BY seq")?;
-        let rows = stmt.query_map([], row_to_entry)?;
-        let mut entries = Vec::new();
-        for r in rows {
-            entries.push(r??);
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let seq = r.get::<_, i64>(0)? as u64;
+            let text = |i: usize| -> Result<&str, StoreError> {
+                r.get_ref(i)?
+                    .as_str()
+                    .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}")))
+            };
+            v.push(seq, text(1)?, text(2)?, text(3)?, text(4)?);
         }
-        Ok(verify(entries))
+        let mut stmt = conn.prepare("SELECT hash, source FROM rulesets ORDER BY hash")?;
+        let rulesets: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(v.finish(rulesets.iter().map(|(h, s)| (h.as_str(), s.as_str()))))
     }
 
     /// Number of entries.
@@ -146,64 +239,84 @@ impl SqliteStore {
     }
 }
 
-type RowEntry = Result<AuditEntry, StoreError>;
-
-fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowEntry> {
-    let seq: i64 = r.get(0)?;
-    let body: String = r.get(4)?;
-    Ok(match serde_json::from_str(&body) {
-        Ok(body) => Ok(AuditEntry {
-            seq: seq as u64,
-            id: r.get(1)?,
-            prev_hash: r.get(2)?,
-            entry_hash: r.get(3)?,
-            body,
-        }),
-        Err(e) => Err(StoreError::Corrupt(format!("audit entry {seq}: {e}"))),
-    })
+/// The writer's side of checkpointing (see the module docs).
+struct Checkpoints {
+    ask: mpsc::SyncSender<()>,
+    /// Set by the checkpointer when a pass is done.
+    done: Arc<AtomicBool>,
+    /// Record bytes committed since the last request.
+    since: usize,
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String)) {
+impl Checkpoints {
+    /// After a commit of `bytes`: finish a checkpoint the checkpointer
+    /// completed, or ask for one when enough was written.
+    fn after_commit(&mut self, conn: &Connection, bytes: usize) {
+        if self.done.swap(false, Ordering::AcqRel)
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!("audit checkpoint failed: {e}");
+        }
+        self.since += bytes;
+        if self.since >= CHECKPOINT_BYTES {
+            self.since = 0;
+            let _ = self.ask.try_send(());
+        }
+    }
+}
+
+fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Append>,
+    head: (u64, String),
+    mut known: HashSet<String>,
+    mut checkpoints: Checkpoints,
+) {
     let (mut seq, mut prev) = head;
+    let mut links = Vec::with_capacity(MAX_GROUP);
+    let mut group = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
+        group.clear();
+        group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(j) => group.push(j),
                 Err(_) => break,
             }
         }
-        let mut entries = Vec::with_capacity(group.len());
-        let mut replies = Vec::with_capacity(group.len());
-        let mut texts = Vec::with_capacity(group.len());
+        links.clear();
         let (mut s, mut p) = (seq, prev.clone());
-        for job in group {
+        for job in &group {
             s += 1;
-            let h = entry_hash_canonical(s, &p, &job.canonical);
-            entries.push(AuditEntry {
+            let h = entry_hash(s, &p, job.body.as_bytes());
+            links.push(ChainLink {
                 seq: s,
-                id: job.id,
-                prev_hash: p,
-                entry_hash: h.clone(),
-                body: job.body,
+                prev_hash: std::mem::replace(&mut p, h.clone()),
+                entry_hash: h,
             });
-            texts.push(job.canonical);
-            replies.push(job.reply);
-            p = h;
         }
-        match commit(&mut conn, &entries, &texts) {
+        let mut new_rulesets: Vec<&RuleSetSource> = Vec::new();
+        for rs in group.iter().filter_map(|j| j.ruleset.as_deref()) {
+            if !known.contains(&rs.hash) && !new_rulesets.iter().any(|n| n.hash == rs.hash) {
+                new_rulesets.push(rs);
+            }
+        }
+        match commit(&mut conn, &group, &links, &new_rulesets) {
             Ok(()) => {
                 seq = s;
                 prev = p;
-                for (reply, e) in replies.into_iter().zip(entries) {
-                    let _ = reply.send(Ok(e));
+                known.extend(new_rulesets.iter().map(|r| r.hash.clone()));
+                let bytes = group.iter().map(|j| j.body.len()).sum::<usize>();
+                for (job, link) in group.drain(..).zip(links.drain(..)) {
+                    let _ = job.reply.send(Ok(link));
                 }
+                checkpoints.after_commit(&conn, bytes);
             }
             Err(e) => {
                 let msg = e.to_string();
                 tracing::error!("audit commit failed: {msg}");
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::WriteFailed(msg.clone())));
+                for job in group.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::WriteFailed(msg.clone())));
                 }
             }
         }
@@ -212,31 +325,59 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Append>, head: (u64, String))
 
 fn commit(
     conn: &mut Connection,
-    entries: &[AuditEntry],
-    texts: &[String],
+    group: &[Append],
+    links: &[ChainLink],
+    new_rulesets: &[&RuleSetSource],
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
+        let mut stmt =
+            tx.prepare_cached("INSERT OR IGNORE INTO rulesets (hash, source) VALUES (?1, ?2)")?;
+        for rs in new_rulesets {
+            stmt.execute(params![rs.hash, &*rs.text])?;
+        }
         let mut stmt = tx.prepare_cached(
             "INSERT INTO audit (seq, id, prev_hash, entry_hash, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (e, text) in entries.iter().zip(texts) {
-            stmt.execute(params![e.seq as i64, e.id, e.prev_hash, e.entry_hash, text])?;
+        for (job, l) in group.iter().zip(links) {
+            stmt.execute(params![
+                l.seq as i64,
+                job.id,
+                l.prev_hash,
+                l.entry_hash,
+                job.body
+            ])?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
+/// Runs a passive checkpoint whenever the writer asks (it never blocks the
+/// writer; the writer copies the frames appended meanwhile once `done`).
+fn checkpointer(conn: Connection, rx: mpsc::Receiver<()>, done: &AtomicBool) {
+    while rx.recv().is_ok() {
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => done.store(true, Ordering::Release),
+            Err(e) => tracing::warn!("audit checkpoint failed: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Problem;
+    use crate::store::audit::canonical;
     use serde_json::json;
 
-    fn append_n(store: &SqliteStore, n: usize, tag: &str) -> Vec<AuditEntry> {
+    fn append_n(store: &SqliteStore, n: usize, tag: &str) -> Vec<ChainLink> {
+        let rs = Arc::new(RuleSetSource::new("rules v1"));
         let rxs: Vec<_> = (0..n)
-            .map(|i| store.append(format!("{tag}{i}"), json!({"i": i, "tag": tag})))
+            .map(|i| {
+                let body = json!({"i": i, "tag": tag, "ruleset": {"hash": rs.hash}});
+                store.append(format!("{tag}{i}"), canonical(&body), Some(&rs))
+            })
             .collect();
         rxs.into_iter()
             .map(|rx| rx.blocking_recv().expect("reply").expect("durable"))
@@ -260,6 +401,11 @@ mod tests {
         assert_eq!(r.entries, 305);
         assert_eq!(s.get("a7").expect("get").expect("found").seq, 8);
         assert!(s.get("nope").expect("get").is_none());
+        let hash = RuleSetSource::new("rules v1").hash;
+        assert_eq!(
+            s.ruleset_source(&hash).expect("get").as_deref(),
+            Some("rules v1")
+        );
     }
 
     #[test]
@@ -275,6 +421,8 @@ mod tests {
         .expect("edit");
         raw.execute("DELETE FROM audit WHERE seq = 8", [])
             .expect("delete");
+        raw.execute("UPDATE rulesets SET source = 'rules v2'", [])
+            .expect("edit rule set");
         let r = s.verify().expect("verify");
         assert!(!r.ok);
         assert!(r.problems.contains(&Problem::Edited {
@@ -289,5 +437,12 @@ mod tests {
                 ..
             }
         )));
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| matches!(p, Problem::RulesetEdited { entries: 8, .. })),
+            "{:?}",
+            r.problems
+        );
     }
 }

@@ -508,3 +508,101 @@ async fn a_write_error_publishes_nothing() {
     );
 }
 
+/// A review "as of" a date uses the layer versions then in force; a rerun
+/// restores the versions its verdict recorded.
+#[tokio::test]
+async fn reviews_as_of_a_date_and_reruns_use_the_versions_then_in_force() {
+    let data = tempfile::tempdir().expect("tmp");
+    let s = super::support::start_with(
+        &repo().join("layers"),
+        ServerConfig::default(),
+        Some((
+            repo().join("rules/homestead.toml"),
+            data.path().to_path_buf(),
+        )),
+    );
+    let text = std::fs::read_to_string(repo().join("fixtures/small/applications.geojson"))
+        .expect("applications");
+    let fc: Value = serde_json::from_str(&text).expect("json");
+    let case = fc["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["properties"]["label"]["case"] == "farmland-01")
+        .expect("farmland-01")
+        .clone();
+    let request = |as_of: Option<&str>| {
+        let mut r = serde_json::json!({"plot": case["geometry"],
+            "applicant": case["properties"]["applicant"],
+            "application": case["properties"]["application"]});
+        if let Some(t) = as_of {
+            r["as_of"] = Value::String(t.to_string());
+        }
+        r
+    };
+    let review = |body: Value| {
+        let base = s.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/api/reviews"))
+                .bearer_auth(key(Role::Approver))
+                .json(&body)
+                .send()
+                .await
+                .expect("review");
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let farmland = |v: &Value| {
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule"] == "farmland")
+            .map(|f| f["status"].as_str().unwrap_or_default().to_string())
+            .expect("farmland finding")
+    };
+    let (st, before) = review(request(None)).await;
+    assert_eq!(st, 201, "{before}");
+    assert_eq!(farmland(&before), "fail");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let t0 = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // A new farmland version: one small square far from the plot.
+    let square = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"dlbm":"0101"},"geometry":{"type":"Polygon","coordinates":[[[113.001,22.901],[113.002,22.901],[113.002,22.902],[113.001,22.902],[113.001,22.901]]]}}]}"#;
+    let (st, v) = post(
+        &s,
+        "/api/layers/farmland/versions",
+        square.as_bytes().to_vec(),
+        "application/geo+json",
+        Some(Role::Publisher),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, now) = review(request(None)).await;
+    assert_eq!(st, 201, "{now}");
+    assert_eq!(farmland(&now), "pass", "the new farmland version is used");
+    let (st, then) = review(request(Some(&t0))).await;
+    assert_eq!(st, 201, "{then}");
+    assert_eq!(farmland(&then), "fail", "as of {t0}: the old version");
+    assert_eq!(then["layers"]["farmland"], before["layers"]["farmland"]);
+    // Rerun of the first review restores the old farmland version.
+    let id = before["id"].as_str().expect("id");
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/reviews/{id}/rerun", s.base))
+        .bearer_auth(key(Role::Approver))
+        .send()
+        .await
+        .expect("rerun");
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-same-outcome"], "true");
+    // Bad dates are 422 naming the field.
+    for bad in ["yesterday", "2999-01-01T00:00:00Z"] {
+        let (st, v) = review(request(Some(bad))).await;
+        assert_eq!(st, 422, "{bad}: {v}");
+        assert_eq!(v["problems"][0]["field"], "as_of", "{v}");
+    }
+}
