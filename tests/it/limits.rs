@@ -2,8 +2,8 @@
 //! idle keep-alive connections are cut off, a stalled body is a `408`, a
 //! slow request a `503` (uploads get a longer limit), tile renders are
 //! bounded (`503` with `Retry-After`), clients are rate limited (`429` with
-//! `Retry-After`, `/health` and `/metrics` exempt), compressed bodies are a
-//! `415`, deep JSON a `4xx`, too many vertices in a layer a `422`, and a
+//! `Retry-After`, `/health` and `/metrics` exempt), oversized headers a
+//! `431`, compressed bodies a `415`, deep JSON a `4xx`, too many vertices in a layer a `422`, and a
 //! shutdown drains the requests in flight.
 
 use std::path::PathBuf;
@@ -143,6 +143,25 @@ async fn slow_headers_and_idle_connections_are_cut_off() {
     let (_, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
     assert!(closed, "idle keep-alive connection still open");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn oversized_headers_are_a_431() {
+    let s = limited();
+    let many: String = (0..150).map(|i| format!("X-H{i}: a\r\n")).collect();
+    let big = format!("X-Big: {}\r\n", "a".repeat(600_000));
+    for extra in [many, big] {
+        let mut c = TcpStream::connect(addr(s)).await.expect("connect");
+        let req = format!("GET /health HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+        // The server may answer and close before it has read everything.
+        let _ = c.write_all(req.as_bytes()).await;
+        let (got, _) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+        assert!(
+            got.starts_with("HTTP/1.1 431"),
+            "{}",
+            &got[..got.len().min(200)]
+        );
+    }
 }
 
 #[tokio::test]
