@@ -25,7 +25,7 @@ fn corpus_files(target: &str) -> Vec<PathBuf> {
 /// Every corpus file of every target through its entry point; fails
 /// naming each file that panics.
 #[test]
-#[ignore = "replays fuzz/corpus (a minute in debug): run by .ci/run, or with -- --ignored"]
+#[ignore = "replays fuzz/corpus (~15 s in debug): run by .ci/run, or with -- --ignored"]
 fn corpus_replay() {
     let mut failures = Vec::new();
     let mut total = 0;
@@ -103,4 +103,49 @@ fn flatgeobuf_truncated_property_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("truncated attribute"), "{err}");
     entries::flatgeobuf(data);
+}
+
+/// Same class as the truncated attribute (the `flatgeobuf` crate's geometry
+/// reader indexes `xy` with asserting `get`s): the village fixture with its
+/// first feature's `xy` vector one value short (odd) panicked reading the
+/// last coordinate. Now refused as inconsistent geometry arrays.
+#[test]
+fn flatgeobuf_odd_coordinate_array_is_refused() {
+    let mut data = std::fs::read(entries::repo().join("fixtures/uploads/village.fgb")).unwrap();
+    // Header, then the packed R-tree (if any), then the features.
+    let header_len = u32::from_le_bytes(data[8..12].try_into().unwrap()) as usize;
+    let fgb = flatgeobuf::FgbReader::open(std::io::Cursor::new(&data[..])).unwrap();
+    let (count, node) = (
+        fgb.header().features_count() as usize,
+        fgb.header().index_node_size(),
+    );
+    let index = if node >= 2 && count > 0 {
+        flatgeobuf::packed_r_tree::PackedRTree::index_size(count, node)
+    } else {
+        0
+    };
+    let start = 12 + header_len + index;
+    let size = u32::from_le_bytes(data[start..start + 4].try_into().unwrap()) as usize;
+    let feature = &data[start..start + 4 + size];
+    let f = flatgeobuf::size_prefixed_root_as_feature(feature).unwrap();
+    let g = f.geometry().unwrap();
+    // A multipolygon keeps its coordinates in its parts.
+    let g = match g.parts() {
+        Some(parts) => parts.get(0),
+        None => g,
+    };
+    let xy = g.xy().unwrap();
+    let at = xy.bytes().as_ptr() as usize - data.as_ptr() as usize - 4;
+    let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+    assert_eq!(len as usize, xy.len());
+    data[at..at + 4].copy_from_slice(&(len - 1).to_le_bytes());
+    let err = tudi::layer::read::read(
+        std::io::Cursor::new(&data[..]),
+        tudi::layer::SourceFormat::FlatGeobuf,
+        &[],
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("inconsistent geometry"), "{err}");
+    entries::flatgeobuf(&data);
 }
