@@ -190,11 +190,15 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
         return Err(bad("index node size 1 (must be 0 or at least 2)".into()));
     }
     if node_size >= 2 && count > 0 {
-        // PackedRTree::index_size, in checked u128 arithmetic.
+        // PackedRTree::index_size, in checked u128 arithmetic: it always
+        // adds at least one level (a one-feature index has a root node too).
         let (mut n, mut nodes) = (u128::from(count), u128::from(count));
-        while n > 1 {
+        loop {
             n = n.div_ceil(u128::from(node_size));
             nodes += n;
+            if n <= 1 {
+                break;
+            }
         }
         let index = nodes * 40;
         if u128::from(pos) + index > u128::from(len) {
@@ -604,5 +608,39 @@ impl GeomProcessor for Collector {
     }
     fn tin_end(&mut self, idx: usize) -> Result<()> {
         self.geo.tin_end(idx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A FlatGeobuf of `n` points with a spatial index, as the flatgeobuf
+    /// crate (and GDAL) write it.
+    fn fgb_points(n: usize) -> Vec<u8> {
+        let mut w = flatgeobuf::FgbWriter::create("pts", flatgeobuf::GeometryType::Point).unwrap();
+        for i in 0..n {
+            let p = geo::Geometry::Point(geo::Point::new(113.0 + i as f64 * 0.01, 23.0));
+            w.add_feature_geom(p, |_| {}).unwrap();
+        }
+        let mut out = Vec::new();
+        w.write(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn indexed_flatgeobuf_of_any_size_reads() {
+        // One feature: the index still has a root above the leaf (80 bytes).
+        for n in [1, 2, 16, 17, 300] {
+            let ds = read(
+                std::io::Cursor::new(fgb_points(n)),
+                SourceFormat::FlatGeobuf,
+                &[],
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{n} features: {e}"));
+            assert_eq!(ds.features.len(), n);
+        }
     }
 }
