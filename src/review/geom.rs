@@ -12,7 +12,7 @@
 //! search reach.
 
 use geo::{
-    Area, BoundingRect, Centroid, Coord, CoordsIter, Geometry, Intersects, LineString, MapCoords,
+    Area, BoundingRect, Centroid, Coord, CoordsIter, Geometry, LineString, MapCoords,
     MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, Rect,
 };
 
@@ -72,6 +72,10 @@ pub(crate) struct Plot {
     pub area_m2: f64,
     /// Boundary segments of `gk`, for distances.
     segs: Vec<(Coord, Coord)>,
+    /// When the plot is one convex polygon without holes (most are): its
+    /// ring without the closing repeat and its orientation (see
+    /// [`convex_orientation`]), for exact overlaps without a polygon overlay.
+    pub convex: Option<(Vec<Coord>, f64)>,
     /// Web Mercator units per metre on the ground at the plot's latitude
     /// farthest from the equator (1 / cos(lat)), with a 2 % margin.
     merc_per_metre: f64,
@@ -109,7 +113,13 @@ impl Plot {
         let lat = bbox.min().y.abs().max(bbox.max().y.abs());
         let merc_per_metre = 1.02 / lat.to_radians().cos();
         let segs = segments(&Shape::Areal(gk.clone()));
+        let convex = match gk.0.as_slice() {
+            [p] if p.interiors().is_empty() => convex_orientation(&p.exterior().0)
+                .map(|o| (open_ring(&p.exterior().0).to_vec(), o)),
+            _ => None,
+        };
         Ok(Plot {
+            convex,
             segs,
             frame,
             gk,
@@ -177,14 +187,22 @@ fn rects_intersect(a: &Rect, b: &Rect) -> bool {
 struct V {
     m: Coord,
     g: Option<Coord>,
+    /// The edge from the previous vertex to this one lies on an edge of the
+    /// original ring (not on the window's boundary, nor a thinned run).
+    real: bool,
 }
 
-/// Shoelace area of a ring given without its closing repeat.
+/// Shoelace area of a ring given without its closing repeat (signed,
+/// taken relative to its first vertex: Gauss-Krüger coordinates are in
+/// the millions of metres).
 fn ring_area(pts: impl Iterator<Item = Coord> + Clone) -> f64 {
+    let Some(o) = pts.clone().next() else {
+        return 0.0;
+    };
     let next = pts.clone().cycle().skip(1);
     0.5 * pts
         .zip(next)
-        .map(|(a, b)| a.x * b.y - b.x * a.y)
+        .map(|(a, b)| (a.x - o.x) * (b.y - o.y) - (b.x - o.x) * (a.y - o.y))
         .sum::<f64>()
 }
 
@@ -204,36 +222,51 @@ fn outcode(c: Coord, r: &Rect) -> u8 {
 /// run are kept. A large polygon around a small window keeps a few
 /// vertices.
 fn thin_outside(ring: &[Coord], r: &Rect) -> Vec<V> {
-    let ring = match ring {
-        [first, rest @ .., last] if first == last => &ring[..rest.len() + 1],
-        _ => ring,
-    };
+    let ring = open_ring(ring);
     let mut pts: Vec<V> = Vec::with_capacity(ring.len().min(64));
-    let v = |m: Coord| V { m, g: None };
-    // (first, last, common side bits) of the current run outside.
-    let mut run: Option<(Coord, Option<Coord>, u8)> = None;
+    let v = |m: Coord, real: bool| V { m, g: None, real };
+    // The current run outside: first and last vertex, the side bits all
+    // its vertices share, and how many vertices it has.
+    struct Run {
+        first: Coord,
+        last: Coord,
+        common: u8,
+        len: usize,
+    }
+    let flush = |pts: &mut Vec<V>, run: Run| {
+        pts.push(v(run.first, true));
+        if run.len > 1 {
+            // With inner vertices dropped, the edge into `last` is a chord.
+            pts.push(v(run.last, run.len == 2));
+        }
+    };
+    let mut run: Option<Run> = None;
     for &m in ring {
         let code = outcode(m, r);
-        if let Some((_, last, common)) = &mut run
-            && *common & code != 0
+        if let Some(cur) = &mut run
+            && cur.common & code != 0
         {
-            *common &= code;
-            *last = Some(m);
+            cur.common &= code;
+            cur.last = m;
+            cur.len += 1;
             continue;
         }
-        if let Some((first, last, _)) = run.take() {
-            pts.push(v(first));
-            pts.extend(last.map(v));
+        if let Some(done) = run.take() {
+            flush(&mut pts, done);
         }
         if code == 0 {
-            pts.push(v(m));
+            pts.push(v(m, true));
         } else {
-            run = Some((m, None, code));
+            run = Some(Run {
+                first: m,
+                last: m,
+                common: code,
+                len: 1,
+            });
         }
     }
-    if let Some((first, last, _)) = run {
-        pts.push(v(first));
-        pts.extend(last.map(v));
+    if let Some(done) = run {
+        flush(&mut pts, done);
     }
     pts
 }
@@ -243,8 +276,10 @@ fn thin_outside(ring: &[Coord], r: &Rect) -> Vec<V> {
 /// remains. A vertex the clip inserts on an edge is placed on the edge as
 /// it is straight in Gauss-Krüger (interpolated between the projected
 /// endpoints), not in Web Mercator: over a 2 km edge the two differ by
-/// about 1.5 mm. The flag says whether the result is the whole rectangle
-/// (the ring's area covers it).
+/// about 1.5 mm. A vertex inserted on an edge that is not the ring's (the
+/// window's boundary, or the chord of a thinned run) is projected itself.
+/// The flag says whether the result is the whole rectangle (the ring's
+/// area covers it).
 fn clip_ring(ring: &[Coord], r: &Rect, f: &Frame) -> (Vec<Coord>, bool) {
     let mut pts = thin_outside(ring, r);
     let gk = |v: &V| v.g.unwrap_or_else(|| f.merc_to_gk(v.m));
@@ -287,9 +322,17 @@ fn clip_ring(ring: &[Coord], r: &Rect, f: &Frame) -> (Vec<Coord>, bool) {
                 } else {
                     m.y = bound;
                 }
+                let g = if cur.real {
+                    lerp(gk(&prev), gk(&cur))
+                } else {
+                    f.merc_to_gk(m)
+                };
+                // Leaving the window: the edge into the new vertex is part
+                // of prev -> cur. Entering: it runs along the boundary.
                 out.push(V {
                     m,
-                    g: Some(lerp(gk(&prev), gk(&cur))),
+                    g: Some(g),
+                    real: kp && cur.real,
                 });
             }
             if kc {
@@ -505,26 +548,94 @@ fn segments(s: &Shape) -> Vec<(Coord, Coord)> {
     v
 }
 
+/// Twice the signed area of the triangle `a b c` (> 0: `c` left of `a b`).
+#[inline]
+fn orient(a: Coord, b: Coord, c: Coord) -> f64 {
+    (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
+}
+
+/// Whether segments `p q` and `a b` cross at a point inside both (touching
+/// at an endpoint shows as a zero endpoint distance instead).
+#[inline]
+fn segments_cross(p: Coord, q: Coord, a: Coord, b: Coord) -> bool {
+    let (d1, d2) = (orient(a, b, p), orient(a, b, q));
+    let (d3, d4) = (orient(p, q, a), orient(p, q, b));
+    ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+}
+
+/// A closed ring without its closing repeat.
+fn open_ring(ring: &[Coord]) -> &[Coord] {
+    match ring {
+        [first, rest @ .., last] if first == last => &ring[..rest.len() + 1],
+        _ => ring,
+    }
+}
+
+/// Point in ring by the crossing number (a point on the edge may go
+/// either way; callers measure distance 0 there anyway).
+fn in_ring(pt: Coord, ring: &[Coord]) -> bool {
+    let mut inside = false;
+    for w in ring.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if (a.y > pt.y) != (b.y > pt.y) && pt.x < a.x + (pt.y - a.y) * (b.x - a.x) / (b.y - a.y) {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+fn in_polygon(pt: Coord, p: &Polygon) -> bool {
+    in_ring(pt, &p.exterior().0) && !p.interiors().iter().any(|h| in_ring(pt, &h.0))
+}
+
+/// One vertex of each part of a shape.
+fn first_vertices(s: &Shape) -> Vec<Coord> {
+    match s {
+        Shape::Areal(m) => m
+            .iter()
+            .filter_map(|p| p.exterior().0.first())
+            .copied()
+            .collect(),
+        Shape::Lineal(m) => m.iter().filter_map(|l| l.0.first()).copied().collect(),
+        Shape::Punctal(m) => m.iter().map(|p| p.0).collect(),
+    }
+}
+
 /// Distance (metres) between the plot and a shape, 0 if they intersect,
 /// with the two nearest points. Exact for straight segments: the minimum
-/// distance between two sets of segments is reached at an endpoint of one.
+/// distance between two sets of non-crossing segments is reached at an
+/// endpoint of one. They intersect when two edges cross, or (no edge
+/// crossing) when one lies inside the other, which one vertex tells.
 pub(crate) fn nearest(plot: &Plot, s: &Shape) -> Nearest {
-    let touches = match s {
-        Shape::Areal(m) => plot.gk.intersects(m),
-        Shape::Lineal(m) => plot.gk.intersects(m),
-        Shape::Punctal(m) => plot.gk.intersects(m),
+    let touch = Nearest {
+        distance: 0.0,
+        line: None,
     };
-    if touches {
-        return Nearest {
-            distance: 0.0,
-            line: None,
-        };
+    let plot_inside = || match s {
+        Shape::Areal(m) => plot
+            .gk
+            .iter()
+            .filter_map(|p| p.exterior().0.first())
+            .any(|c| m.iter().any(|poly| in_polygon(*c, poly))),
+        _ => false,
+    };
+    let shape_inside = || {
+        first_vertices(s)
+            .into_iter()
+            .any(|c| plot.gk.iter().any(|poly| in_polygon(c, poly)))
+    };
+    if plot_inside() || shape_inside() {
+        return touch;
     }
     let plot_segs = &plot.segs;
     let feat_segs = segments(s);
     let mut best = (f64::INFINITY, Coord::zero(), Coord::zero());
     for &(a, b) in &feat_segs {
         for &(p, q) in plot_segs {
+            if segments_cross(p, q, a, b) {
+                return touch;
+            }
             for (from, s0, s1, from_plot) in [
                 (p, a, b, true),
                 (q, a, b, true),
@@ -543,8 +654,131 @@ pub(crate) fn nearest(plot: &Plot, s: &Shape) -> Nearest {
             }
         }
     }
+    if best.0 == 0.0 {
+        return touch;
+    }
     Nearest {
         distance: best.0,
         line: best.0.is_finite().then_some((best.1, best.2)),
     }
+}
+
+/// The orientation of a convex ring (closed or not): `1.0` counter-
+/// clockwise, `-1.0` clockwise; `None` when it turns both ways, doubles
+/// back, or has no area.
+pub(crate) fn convex_orientation(ring: &[Coord]) -> Option<f64> {
+    let r = open_ring(ring);
+    let n = r.len();
+    if n < 3 {
+        return None;
+    }
+    let mut sign = 0.0;
+    for i in 0..n {
+        let (a, b, c) = (r[i], r[(i + 1) % n], r[(i + 2) % n]);
+        let cr = orient(a, b, c);
+        if cr == 0.0 {
+            // Straight on is fine; turning back is not.
+            if (b.x - a.x) * (c.x - b.x) + (b.y - a.y) * (c.y - b.y) < 0.0 {
+                return None;
+            }
+            continue;
+        }
+        if sign == 0.0 {
+            sign = cr.signum();
+        } else if cr.signum() != sign {
+            return None;
+        }
+    }
+    (sign != 0.0).then_some(sign)
+}
+
+/// Sutherland-Hodgman clip of a ring (without closing repeat) by a convex
+/// ring of orientation `sign`: their exact intersection, convex when the
+/// subject is (an empty or degenerate result has fewer than 3 vertices or
+/// no area).
+pub(crate) fn clip_convex(subject: &[Coord], clipper: &[Coord], sign: f64) -> Vec<Coord> {
+    let mut out: Vec<Coord> = subject.to_vec();
+    let m = clipper.len();
+    for i in 0..m {
+        if out.len() < 3 {
+            return Vec::new();
+        }
+        let (a, b) = (clipper[i], clipper[(i + 1) % m]);
+        let side = |p: Coord| sign * orient(a, b, p);
+        let input = std::mem::take(&mut out);
+        let n = input.len();
+        for j in 0..n {
+            let (prev, cur) = (input[(j + n - 1) % n], input[j]);
+            let (sp, sc) = (side(prev), side(cur));
+            if (sc >= 0.0) != (sp >= 0.0) {
+                let t = sp / (sp - sc);
+                out.push(Coord {
+                    x: prev.x + t * (cur.x - prev.x),
+                    y: prev.y + t * (cur.y - prev.y),
+                });
+            }
+            if sc >= 0.0 {
+                out.push(cur);
+            }
+        }
+    }
+    out
+}
+
+/// Area of a ring without its closing repeat (absolute).
+pub(crate) fn open_ring_area(r: &[Coord]) -> f64 {
+    if r.len() < 3 {
+        return 0.0;
+    }
+    ring_area(r.iter().copied()).abs()
+}
+
+/// The intersection of the plot and a shape when both are single convex
+/// polygons without holes (exact, no overlay): the overlap (empty when
+/// they do not overlap) and its area; `None` otherwise.
+pub(crate) fn convex_overlap(plot: &Plot, shape: &MultiPolygon) -> Option<(MultiPolygon, f64)> {
+    let (ring, sign) = plot.convex.as_ref()?;
+    let [p] = shape.0.as_slice() else {
+        return None;
+    };
+    if !p.interiors().is_empty() {
+        return None;
+    }
+    convex_orientation(&p.exterior().0)?;
+    let piece = clip_convex(open_ring(&p.exterior().0), ring, *sign);
+    let area = open_ring_area(&piece);
+    if area <= 0.0 {
+        return Some((MultiPolygon::new(Vec::new()), 0.0));
+    }
+    let mut closed = piece;
+    closed.push(closed[0]);
+    Some((
+        MultiPolygon::new(vec![Polygon::new(LineString::new(closed), Vec::new())]),
+        area,
+    ))
+}
+
+/// When every piece is one convex polygon and no two overlap by more than
+/// `eps` m² (pieces cut from a layer of adjacent parcels only share
+/// edges): the area of their union, their summed areas; `None` otherwise.
+pub(crate) fn disjoint_convex_area(pieces: &[&MultiPolygon], eps: f64) -> Option<f64> {
+    let mut rings = Vec::with_capacity(pieces.len());
+    for m in pieces {
+        let [p] = m.0.as_slice() else {
+            return None;
+        };
+        if !p.interiors().is_empty() {
+            return None;
+        }
+        let sign = convex_orientation(&p.exterior().0)?;
+        rings.push((open_ring(&p.exterior().0), sign, p.bounding_rect()?));
+    }
+    for (i, (a, _, ba)) in rings.iter().enumerate() {
+        for (b, sign, bb) in &rings[i + 1..] {
+            if rects_intersect(ba, bb) && open_ring_area(&clip_convex(a, b, *sign)) > eps {
+                return None;
+            }
+        }
+    }
+    Some(rings.iter().map(|(r, _, _)| open_ring_area(r)).sum())
 }

@@ -41,6 +41,8 @@ mod tests;
 #[cfg(test)]
 mod tests_fixtures;
 #[cfg(test)]
+mod tests_geom;
+#[cfg(test)]
 mod tests_perf;
 #[cfg(test)]
 mod tests_rules;

@@ -13,7 +13,7 @@ use geo::{Area, BooleanOps, BoundingRect, Geometry, MultiPolygon, Rect};
 
 use super::cache::value_key;
 use super::eval::{Ctx, EPS_M2, attributes, finding, missing_layer, num, round, unmeasurable};
-use super::geom::{Plot, project_clipped_areal};
+use super::geom::{Plot, convex_overlap, disjoint_convex_area, project_clipped_areal};
 use super::rules::{OverlapFilter, Rule};
 use super::verdict::{FeatureRef, Finding, Outcome};
 use crate::layer::{Feature, GeomKind, Layer};
@@ -78,9 +78,14 @@ pub(crate) fn areal_hits<'a>(
             {
                 continue;
             }
-            let overlap = plot.gk.intersection(&shape);
-            let a = overlap.unsigned_area();
-            (overlap, a)
+            match convex_overlap(plot, &shape) {
+                Some(o) => o,
+                None => {
+                    let overlap = plot.gk.intersection(&shape);
+                    let a = overlap.unsigned_area();
+                    (overlap, a)
+                }
+            }
         };
         out.push(Hit {
             layer,
@@ -134,15 +139,17 @@ fn feature_ref(
     }
 }
 
-/// The area of the union of several overlap pieces.
+/// The area of the union of several overlap pieces (their sum when they
+/// are convex and only touch, else by polygon overlay).
 fn union_area(pieces: &[&MultiPolygon]) -> f64 {
     match pieces {
         [] => 0.0,
         [one] => one.unsigned_area(),
-        [first, rest @ ..] => rest
-            .iter()
-            .fold((*first).clone(), |acc, p| acc.union(*p))
-            .unsigned_area(),
+        [first, rest @ ..] => disjoint_convex_area(pieces, 1e-9).unwrap_or_else(|| {
+            rest.iter()
+                .fold((*first).clone(), |acc, p| acc.union(*p))
+                .unsigned_area()
+        }),
     }
 }
 
