@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer};
-use super::read::{RawDataset, ReadError, read_file};
+use super::read::{RawDataset, RawFeature, ReadError, read_file};
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
 
@@ -124,41 +124,76 @@ pub fn build_layer(
     let mut problems: Vec<(u64, String)> = Vec::new();
     let (mut repaired, mut dropped) = (0usize, 0usize);
     let mut invalid: Vec<String> = Vec::new();
-    for rf in raw.features {
-        let id = rf.id.unwrap_or(rf.row + 1);
-        let Some(g) = rf.geometry else {
-            invalid.push(format!("feature {id}: no geometry"));
-            problems.push((id, "dropped: no geometry".into()));
-            dropped += 1;
-            continue;
-        };
-        let mut g = match check(g, kind, repair) {
-            Checked::Valid(g) => g,
-            Checked::Repaired { geometry, reason } => {
-                problems.push((id, format!("repaired: {reason}")));
-                repaired += 1;
-                geometry
-            }
-            Checked::Invalid { reason } => {
-                invalid.push(format!("feature {id}: {reason}"));
-                problems.push((id, format!("dropped: {reason}")));
+    let mut merge = |o: Outcome, kind: &mut Option<GeomKind>| {
+        if let Some(reason) = o.repaired {
+            problems.push((o.id, format!("repaired: {reason}")));
+            repaired += 1;
+        }
+        match o.result {
+            Err(reason) => {
+                invalid.push(format!("feature {}: {reason}", o.id));
+                problems.push((o.id, format!("dropped: {reason}")));
                 dropped += 1;
-                continue;
             }
-        };
-        if let Err(e) = tf.geometry_to_mercator(&mut g) {
-            invalid.push(format!("feature {id}: {e}"));
-            problems.push((id, format!("dropped: {e}")));
-            dropped += 1;
-            continue;
+            Ok((k, f)) => {
+                if kind.is_none() {
+                    *kind = k;
+                }
+                if let Some(f) = f {
+                    features.push(f);
+                }
+            }
         }
-        if kind.is_none() {
-            kind = GeomKind::of(&g);
+    };
+    // The layer's geometry family is that of its first good feature: found
+    // in order, then the rest are checked against it on every core (in
+    // chunks, merged back in order: the same result as one pass).
+    let mut raw_features = raw.features;
+    let mut first = 0;
+    while kind.is_none() && first < raw_features.len() {
+        let rf = std::mem::replace(&mut raw_features[first], empty_feature());
+        merge(process(rf, None, repair, &tf), &mut kind);
+        first += 1;
+    }
+    let rest = &mut raw_features[first..];
+    let threads = if rest.len() >= PARALLEL_MIN {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    let fixed = kind;
+    if threads <= 1 {
+        for rf in rest.iter_mut() {
+            let rf = std::mem::replace(rf, empty_feature());
+            merge(process(rf, fixed, repair, &tf), &mut kind);
         }
-        if let Some(f) = Feature::new(id, g, rf.props) {
-            features.push(f);
+    } else {
+        let chunk = rest.len().div_ceil(threads);
+        let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|s| {
+            let handles: Vec<_> = rest
+                .chunks_mut(chunk)
+                .map(|part| {
+                    let tf = &tf;
+                    s.spawn(move || {
+                        part.iter_mut()
+                            .map(|rf| {
+                                let rf = std::mem::replace(rf, empty_feature());
+                                process(rf, fixed, repair, tf)
+                            })
+                            .collect::<Vec<Outcome>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for o in outcomes.into_iter().flatten() {
+            merge(o, &mut kind);
         }
     }
+    drop(raw_features);
     if !invalid.is_empty() && !repair {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
@@ -193,6 +228,61 @@ pub fn build_layer(
         millis: start.elapsed().as_millis(),
     };
     Ok((layer, report))
+}
+
+/// Layers with at least this many features are validated and reprojected
+/// on every core.
+const PARALLEL_MIN: usize = 20_000;
+
+/// What became of one feature: a repair (reason), then either the feature
+/// (with its geometry family; `None` if its geometry is empty) or the
+/// reason it was dropped.
+struct Outcome {
+    id: u64,
+    repaired: Option<String>,
+    result: Result<(Option<GeomKind>, Option<Feature>), String>,
+}
+
+fn empty_feature() -> RawFeature {
+    RawFeature {
+        row: 0,
+        id: None,
+        geometry: None,
+        props: Vec::new(),
+    }
+}
+
+/// Validates (and repairs) one feature against the layer's family and
+/// reprojects it to Web Mercator.
+fn process(rf: RawFeature, kind: Option<GeomKind>, repair: bool, tf: &Transformer) -> Outcome {
+    let id = rf.id.unwrap_or(rf.row + 1);
+    let mut out = Outcome {
+        id,
+        repaired: None,
+        result: Err(String::new()),
+    };
+    let Some(g) = rf.geometry else {
+        out.result = Err("no geometry".into());
+        return out;
+    };
+    let mut g = match check(g, kind, repair) {
+        Checked::Valid(g) => g,
+        Checked::Repaired { geometry, reason } => {
+            out.repaired = Some(reason);
+            geometry
+        }
+        Checked::Invalid { reason } => {
+            out.result = Err(reason);
+            return out;
+        }
+    };
+    if let Err(e) = tf.geometry_to_mercator(&mut g) {
+        out.result = Err(e.to_string());
+        return out;
+    }
+    let k = GeomKind::of(&g);
+    out.result = Ok((k, Feature::new(id, g, rf.props)));
+    out
 }
 
 /// First 8 bytes (hex) of the SHA-256 of a file, streamed: a 300 MB source

@@ -350,6 +350,10 @@ pub struct Collector {
     out: RawDataset,
     /// Open mode: every attribute is kept; names in index order.
     open: Option<Vec<String>>,
+    /// Per property position: the name last seen there and its field, so
+    /// the usual case (every feature has the same columns in the same
+    /// order) skips the two name lookups.
+    columns: Vec<Option<(Box<str>, Option<u16>)>>,
 }
 
 impl Collector {
@@ -366,6 +370,7 @@ impl Collector {
             cur: None,
             seen: HashMap::new(),
             open: None,
+            columns: Vec::new(),
             out: RawDataset {
                 field_types: vec![None; allow.len()],
                 ..RawDataset::default()
@@ -378,6 +383,27 @@ impl Collector {
         seen.sort();
         self.out.seen_fields = seen;
         self.out
+    }
+
+    /// Records a property name as seen and finds its field (in open mode,
+    /// adding one for a new name).
+    fn resolve(&mut self, name: &str) -> Option<u16> {
+        if !self.seen.contains_key(name) {
+            self.seen.insert(name.to_string(), ());
+        }
+        let mut field = self.allow.get(name).copied();
+        if field.is_none()
+            && let Some(names) = self.open.as_mut()
+            && names.len() < u16::MAX as usize
+        {
+            let i = names.len() as u16;
+            names.push(name.to_string());
+            self.allow.insert(name.to_string(), i);
+            self.interner.push(HashMap::new());
+            self.out.field_types.push(None);
+            field = Some(i);
+        }
+        field
     }
 
     fn intern(&mut self, field: u16, s: &str) -> Arc<str> {
@@ -418,27 +444,37 @@ fn to_value(v: &ColumnValue) -> Option<Value> {
 }
 
 impl PropertyProcessor for Collector {
-    fn property(&mut self, _idx: usize, name: &str, value: &ColumnValue) -> Result<bool> {
-        if !self.seen.contains_key(name) {
-            self.seen.insert(name.to_string(), ());
-        }
+    fn property(&mut self, idx: usize, name: &str, value: &ColumnValue) -> Result<bool> {
+        let cached = match self.columns.get(idx) {
+            Some(Some((n, f))) if **n == *name => Some(*f),
+            _ => None,
+        };
+        let field = match cached {
+            Some(f) => f,
+            None => {
+                let f = self.resolve(name);
+                if idx < 1024 {
+                    if self.columns.len() <= idx {
+                        self.columns.resize(idx + 1, None);
+                    }
+                    self.columns[idx] = Some((Box::from(name), f));
+                }
+                f
+            }
+        };
         let is_id = self.id_field.as_deref() == Some(name);
-        let mut field = self.allow.get(name).copied();
-        if field.is_none()
-            && let Some(names) = self.open.as_mut()
-            && names.len() < u16::MAX as usize
-        {
-            let i = names.len() as u16;
-            names.push(name.to_string());
-            self.allow.insert(name.to_string(), i);
-            self.interner.push(HashMap::new());
-            self.out.field_types.push(None);
-            field = Some(i);
-        }
         if !is_id && field.is_none() {
             return Ok(false);
         }
-        let Some(mut v) = to_value(value) else {
+        // Strings of kept fields go straight to the interner (one
+        // allocation for a new value, none for a repeated one).
+        let v = match (value, field) {
+            (ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s), Some(f)) => {
+                Some(Value::String(self.intern(f, s)))
+            }
+            _ => to_value(value),
+        };
+        let Some(v) = v else {
             return Ok(false);
         };
         if is_id && let Some(cur) = self.cur.as_mut() {
@@ -449,10 +485,6 @@ impl PropertyProcessor for Collector {
             };
         }
         if let Some(field) = field {
-            if let Value::String(s) = &v {
-                let s = s.clone();
-                v = Value::String(self.intern(field, &s));
-            }
             let t = v.field_type();
             let slot = &mut self.out.field_types[field as usize];
             *slot = match *slot {
