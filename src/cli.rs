@@ -179,6 +179,8 @@ pub struct ExportArgs {
 pub enum ScaleArg {
     Small,
     District,
+    /// The district plus 616 thematic services (88 themes x 7 towns).
+    City,
 }
 
 #[derive(Debug, clap::Args)]

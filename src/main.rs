@@ -203,6 +203,7 @@ fn fixtures(
     let scale = match scale {
         ScaleArg::Small => tudi::fixtures::Scale::Small,
         ScaleArg::District => tudi::fixtures::Scale::District,
+        ScaleArg::City => tudi::fixtures::Scale::City,
     };
     let summary = tudi::fixtures::generate(&tudi::fixtures::FixtureOptions {
         scale,
