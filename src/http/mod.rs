@@ -167,7 +167,9 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
     let st = state.clone();
     let result = tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let progress = |_done: usize, _total: usize| {};
+        let progress = |done: usize, _total: usize| {
+            st.progress.read.store(done, Ordering::Relaxed);
+        };
         // With a catalog, it decides which version of each layer to load.
         let (defs, versions): (Vec<LayerDef>, Vec<Option<u64>>) = match &st.publish {
             Some(p) => match p.plan() {

@@ -24,6 +24,9 @@ pub async fn health(
     let all = p.total.load(Ordering::Relaxed);
     let all_loaded = p.loaded.load(Ordering::Relaxed);
     let failed = p.failed.load(Ordering::Relaxed);
+    // Layers are read in parallel and published together at the end:
+    // progress counts the ones read so far.
+    let done = p.read.load(Ordering::Relaxed).max(all_loaded + failed);
     let ready = p.is_ready();
     let snap = st.registry.snapshot();
     let visible = |l: &&Arc<crate::layer::Layer>| l.def.access.allows(&caller);
@@ -47,7 +50,7 @@ pub async fn health(
         "layers_total": total,
         "layers_loaded": loaded,
         "layers_failed": failed,
-        "progress": if all == 0 { 1.0 } else { (all_loaded + failed) as f64 / all as f64 },
+        "progress": if all == 0 { 1.0 } else { (done.min(all) as f64 / all as f64 * 1000.0).round() / 1000.0 },
         "uptime_s": st.started.elapsed().as_secs(),
         "layer_memory_bytes": memory,
         "cache_bytes": st.cache.weighted_size(),

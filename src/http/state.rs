@@ -97,6 +97,9 @@ impl Default for ServerConfig {
 #[derive(Debug, Default)]
 pub struct LoadProgress {
     pub total: AtomicUsize,
+    /// Layers read, validated and indexed so far (loading runs on every
+    /// core; they are published to the registry together at the end).
+    pub read: AtomicUsize,
     pub loaded: AtomicUsize,
     pub failed: AtomicUsize,
     pub ready: AtomicBool,
