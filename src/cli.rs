@@ -41,6 +41,11 @@ pub enum Command {
         rules: PathBuf,
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Store: `postgres://user:password@host:port/db` for the shared
+        /// PostgreSQL/PostGIS store (default: the SQLite files in
+        /// `--data-dir`). The password is never printed.
+        #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
     /// The audit trail of review verdicts.
     Audit {
@@ -81,6 +86,11 @@ pub enum AuditCommand {
     Verify {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Store: `postgres://user:password@host:port/db` for the shared
+        /// PostgreSQL/PostGIS store (default: the SQLite files in
+        /// `--data-dir`). The password is never printed.
+        #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -96,17 +106,32 @@ pub enum KeysCommand {
         label: Option<String>,
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Store: `postgres://user:password@host:port/db` for the shared
+        /// PostgreSQL/PostGIS store (default: the SQLite files in
+        /// `--data-dir`). The password is never printed.
+        #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
     /// List keys (ids, roles, labels; never the secrets) as JSON.
     List {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Store: `postgres://user:password@host:port/db` for the shared
+        /// PostgreSQL/PostGIS store (default: the SQLite files in
+        /// `--data-dir`). The password is never printed.
+        #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Revoke a key by its id (`k_...`).
     Revoke {
         id: String,
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Store: `postgres://user:password@host:port/db` for the shared
+        /// PostgreSQL/PostGIS store (default: the SQLite files in
+        /// `--data-dir`). The password is never printed.
+        #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -208,6 +233,12 @@ pub struct ServeArgs {
     /// Folder for the embedded store (audit trail), created if missing.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+    /// Store: `postgres://user:password@host:port/db` puts the catalog,
+    /// API keys, audit trail and layer versions in PostgreSQL/PostGIS,
+    /// shared by several instances (default: SQLite files and FlatGeobuf
+    /// in `--data-dir`). The password is never logged.
+    #[arg(long, env = "TUDI_STORE", hide_env_values = true)]
+    pub store: Option<String>,
     /// Tile cache budget in MiB (0 disables the cache).
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::auth::{Role, new_key};
 use crate::cli::{KeysCommand, PublishArgs};
-use crate::store::{Catalog, SqliteCatalog};
+use crate::store::open_catalog;
 
 /// `tudi keys ...`
 pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
@@ -17,11 +17,12 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             role,
             label,
             data_dir,
+            store,
         } => {
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role `{role}` (viewer, approver, publisher, admin)")
             })?;
-            let catalog = SqliteCatalog::open(&data_dir)?;
+            let catalog = open_catalog(&data_dir, store.as_deref())?;
             let key = new_key();
             let row = catalog.create_key(&key.id, &key.hash, role, label.as_deref())?;
             eprintln!(
@@ -30,12 +31,16 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             );
             println!("{}", key.secret);
         }
-        KeysCommand::List { data_dir } => {
-            let catalog = SqliteCatalog::open(&data_dir)?;
+        KeysCommand::List { data_dir, store } => {
+            let catalog = open_catalog(&data_dir, store.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&catalog.keys()?)?);
         }
-        KeysCommand::Revoke { id, data_dir } => {
-            let catalog = SqliteCatalog::open(&data_dir)?;
+        KeysCommand::Revoke {
+            id,
+            data_dir,
+            store,
+        } => {
+            let catalog = open_catalog(&data_dir, store.as_deref())?;
             if !catalog.revoke_key(&id)? {
                 anyhow::bail!("no live key `{id}`");
             }

@@ -32,10 +32,11 @@ fn main() -> ExitCode {
             layers,
             rules,
             data_dir,
-        } => tudi::offline::review_file(&plots, &out, &layers, &rules, &data_dir),
+            store,
+        } => tudi::offline::review_file(&plots, &out, &layers, &rules, &data_dir, store.as_deref()),
         Command::Audit {
-            command: AuditCommand::Verify { data_dir },
-        } => tudi::offline::audit_verify(&data_dir),
+            command: AuditCommand::Verify { data_dir, store },
+        } => tudi::offline::audit_verify(&data_dir, store.as_deref()),
         Command::Keys { command } => tudi::client::keys(command),
         Command::Publish(args) => tudi::client::publish(args),
         Command::Export(args) => export(args),
@@ -58,11 +59,25 @@ fn main() -> ExitCode {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tudi::glyphs::set_font_dirs(args.fonts_dir.clone());
     let defs = layer::config::read_dir(&args.layers)?;
+    // The shared PostgreSQL store, opened before the async runtime starts
+    // (its client is synchronous and used on blocking threads only). The
+    // pool covers the blocking threads that may query at once: key
+    // lookups, review reads, publishes, the audit writer.
+    let pg = match args.store.as_deref() {
+        Some(url) => {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Some(tudi::store::pg::open(url, 4 * cores + 4)?)
+        }
+        None => None,
+    };
     let review = if args.no_review {
         None
     } else {
         let rules = Arc::new(tudi::offline::load_rules(&args.rules, &defs)?);
-        let store = Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?);
+        let store: Arc<dyn tudi::store::AuditStore> = match &pg {
+            Some(pg) => pg.audit.clone(),
+            None => Arc::new(tudi::store::SqliteStore::open(&args.data_dir)?),
+        };
         Some((rules, store))
     };
     let styles = load_styles(args.styles.as_deref(), &defs)?;
@@ -96,14 +111,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
         let addr = listener.local_addr()?;
         let registry = Arc::new(Registry::default());
-        let catalog: Arc<dyn tudi::store::Catalog> =
-            Arc::new(tudi::store::SqliteCatalog::open(&args.data_dir)?);
-        let publisher = Arc::new(tudi::publish::Publisher::new(
-            &args.data_dir,
-            catalog.clone(),
-            registry.clone(),
-            &defs,
-        ));
+        let catalog: Arc<dyn tudi::store::Catalog> = match &pg {
+            Some(pg) => pg.catalog.clone(),
+            None => Arc::new(tudi::store::SqliteCatalog::open(&args.data_dir)?),
+        };
+        let mut publisher =
+            tudi::publish::Publisher::new(&args.data_dir, catalog.clone(), registry.clone(), &defs);
+        if let Some(pg) = &pg {
+            publisher = publisher.with_versions(Arc::new(
+                tudi::publish::postgis::PostGisVersions::new(pg.pool.clone(), &args.data_dir),
+            ));
+        }
+        let publisher = Arc::new(publisher);
         let mut state = AppState::new(registry, defs.clone(), config)
             .with_catalog(catalog)
             .with_publisher(publisher);
@@ -114,6 +133,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             state = state.with_styles(Arc::new(styles));
         }
         let state = Arc::new(state);
+        if let Some(pg) = &pg {
+            // Follow publishes, rollbacks and deletes of other instances.
+            http::propagate::spawn(state.clone(), pg.pool.clone())?;
+        }
         tracing::info!("tudi listening on http://{addr} ({} layers configured)", defs.len());
         let loader_state = state.clone();
         let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Vec<String>>();

@@ -13,7 +13,6 @@ use crate::layer::{LayerDef, Registry, config::read_dir, load_all};
 use crate::review::record::write_chain;
 use crate::review::run::{collection_crs, district_lonlat, feature_request, review};
 use crate::review::{Outcome, RuleSet};
-use crate::store::SqliteStore;
 
 /// Loads the rule set, checking its layers and attributes against the
 /// configured layer definitions.
@@ -43,6 +42,7 @@ pub fn review_file(
     layers: &Path,
     rules: &Path,
     data_dir: &Path,
+    store_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(plots)
         .with_context(|| format!("cannot read {}", plots.display()))?;
@@ -54,7 +54,7 @@ pub fn review_file(
     };
     let (defs, registry) = load_registry(layers)?;
     let rules = Arc::new(load_rules(rules, &defs)?);
-    let store = SqliteStore::open(data_dir)?;
+    let store = crate::store::open_audit(data_dir, store_url)?;
     let snap = registry.snapshot();
     crate::review::prepare(&rules, &snap);
     let district = district_lonlat(&snap);
@@ -130,8 +130,8 @@ pub fn review_file(
 }
 
 /// `tudi audit verify`.
-pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
-    let store = SqliteStore::open(data_dir)?;
+pub fn audit_verify(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<()> {
+    let store = crate::store::open_audit(data_dir, store_url)?;
     let report = store.verify()?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.ok {

@@ -121,6 +121,14 @@ impl From<crate::store::StoreError> for ApiError {
             S::NotFound(m) => ApiError::NotFound(m),
             S::Conflict(m) => ApiError::Conflict(m),
             S::Closed => ApiError::Unavailable("the store is shut down".into()),
+            // The database server is down or restarting: nothing was
+            // written; the pool reconnects by itself.
+            S::Unavailable(m) => {
+                tracing::warn!(error = %m, "store unavailable");
+                ApiError::Unavailable(
+                    "the database is unavailable; nothing was recorded; retry shortly".into(),
+                )
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod layers;
 pub mod limits;
 pub mod ops;
+pub mod propagate;
 pub mod reviews;
 pub mod state;
 pub mod styles;
@@ -170,12 +171,17 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
         let progress = |done: usize, _total: usize| {
             st.progress.read.store(done, Ordering::Relaxed);
         };
-        // With a catalog, it decides which version of each layer to load.
-        let (defs, versions): (Vec<LayerDef>, Vec<Option<u64>>) = match &st.publish {
+        // With a catalog, it decides which version of each layer to load
+        // (and where from: a file or the version store).
+        let plan = match &st.publish {
             Some(p) => match p.plan() {
-                Ok(plan) => plan.into_iter().map(|pl| (pl.def, pl.version)).unzip(),
+                Ok(plan) => Some(plan),
                 Err(e) => return vec![format!("catalog: {e}")],
             },
+            None => None,
+        };
+        let (defs, versions): (Vec<LayerDef>, Vec<Option<u64>>) = match &plan {
+            Some(plan) => plan.iter().map(|pl| (pl.def.clone(), pl.version)).unzip(),
             None => {
                 let n = defs.len();
                 (defs, vec![Some(1); n])
@@ -185,7 +191,13 @@ pub async fn load_layers(state: Arc<AppState>, defs: Vec<LayerDef>) -> Vec<Strin
         for d in &defs {
             st.set_def(d.clone());
         }
-        let results = load_all(&defs, threads, &progress);
+        let results: Vec<Result<_, String>> = match (&plan, &st.publish) {
+            (Some(plan), Some(p)) => p.load_plan(plan, threads, &progress),
+            _ => load_all(&defs, threads, &progress)
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+        };
         let mut errors = Vec::new();
         for (r, version) in results.into_iter().zip(versions) {
             let r = r.map(|(mut layer, report)| {

@@ -21,8 +21,7 @@ use crate::review::record::{expand, finish_view, write_chain};
 use crate::review::rules::RuleTexts;
 use crate::review::run::{Reviewed, collection_crs, feature_request, review};
 use crate::store::audit::{ChainLink, sha256_hex};
-use crate::store::sqlite::AppendReply;
-use crate::store::{AuditEntry, StoreError};
+use crate::store::{AppendReply, AuditEntry, StoreError};
 use tokio::sync::oneshot::error::TryRecvError;
 
 /// Reviews evaluated per blocking task in a batch.
@@ -40,7 +39,8 @@ fn store_error(e: StoreError) -> ApiError {
             ApiError::Unavailable(format!("the audit store could not record the verdict: {m}"))
         }
         StoreError::Closed => ApiError::Unavailable("the audit store is shut down".into()),
-        other => ApiError::Internal(other.to_string()),
+        // Database down or restarting: `http::error` says so (503).
+        other => other.into(),
     }
 }
 
@@ -162,36 +162,41 @@ pub async fn create(
     Ok(created(reviewed, &link))
 }
 
-async fn load(st: &Arc<AppState>, id: &str) -> Result<AuditEntry, ApiError> {
-    let svc = service(st)?;
-    let store = svc.store.clone();
+/// A stored review and its API view (read on a blocking thread: the store
+/// may be a database server).
+async fn load(st: &Arc<AppState>, id: &str) -> Result<(AuditEntry, Value), ApiError> {
+    service(st)?;
+    let st2 = st.clone();
     let key = id.to_string();
-    tokio::task::spawn_blocking(move || store.get(&key))
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
-        .map_err(store_error)?
-        .ok_or_else(|| {
+    tokio::task::spawn_blocking(move || {
+        let svc = service(&st2)?;
+        let entry = svc.store.get(&key).map_err(store_error)?.ok_or_else(|| {
             ApiError::NotFound(format!(
                 "no review `{}`",
-                id.chars().take(64).collect::<String>()
+                key.chars().take(64).collect::<String>()
             ))
-        })
+        })?;
+        let view = entry_json(svc, &entry)?;
+        Ok((entry, view))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
 }
 
 pub async fn get_one(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let entry = load(&st, &id).await?;
-    Ok(Json(entry_json(service(&st)?, &entry)?))
+    let (_, view) = load(&st, &id).await?;
+    Ok(Json(view))
 }
 
 pub async fn report(
     State(st): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let entry = load(&st, &id).await?;
-    let html = crate::report::render_html(&entry_json(service(&st)?, &entry)?);
+    let (_, view) = load(&st, &id).await?;
+    let html = crate::report::render_html(&view);
     Ok(Html(html).into_response())
 }
 
@@ -201,7 +206,7 @@ pub async fn rerun(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let svc = service(&st)?;
-    let entry = load(&st, &id).await?;
+    let (entry, _) = load(&st, &id).await?;
     let body: Value = serde_json::from_str(&entry.body)
         .map_err(|e| ApiError::Internal(format!("audit entry {} is not JSON: {e}", entry.seq)))?;
     let want_hash = body["ruleset"]["hash"].as_str().unwrap_or_default();

@@ -10,7 +10,7 @@ use crate::cache::TileCache;
 use crate::layer::{LayerDef, Registry};
 use crate::metrics::Metrics;
 use crate::review::RuleSet;
-use crate::store::SqliteStore;
+use crate::store::AuditStore;
 use crate::tiles::RenderOptions;
 
 /// Server settings (from the command line).
@@ -140,7 +140,7 @@ pub struct AppState {
 /// What the review endpoints need.
 pub struct ReviewService {
     pub rules: Arc<RuleSet>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn AuditStore>,
 }
 
 impl AppState {
@@ -179,7 +179,7 @@ impl AppState {
     }
 
     /// Adds the review service.
-    pub fn with_review(mut self, rules: Arc<RuleSet>, store: Arc<SqliteStore>) -> AppState {
+    pub fn with_review(mut self, rules: Arc<RuleSet>, store: Arc<dyn AuditStore>) -> AppState {
         self.review = Some(ReviewService { rules, store });
         self
     }

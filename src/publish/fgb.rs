@@ -31,7 +31,7 @@ pub struct Written {
 
 /// Column type for a field: `Long` when every value is an integer, `Double`
 /// for numbers, `Bool`, else `String`.
-fn column_types(ds: &RawDataset, n: usize) -> Vec<ColumnType> {
+pub(crate) fn column_types(ds: &RawDataset, n: usize) -> Vec<ColumnType> {
     let mut seen: Vec<(bool, bool, bool, bool)> = vec![(false, false, false, false); n];
     for f in &ds.features {
         for (k, v) in &f.props {

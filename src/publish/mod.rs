@@ -1,9 +1,11 @@
 //! Publishing layer versions while the server runs: validate an upload
-//! ([`crate::ingest`]), store it as an immutable FlatGeobuf version in the
-//! data folder ([`fgb`]), record it in the [`Catalog`], load it and swap it
-//! into the [`Registry`]; roll back to an earlier version; delete a layer;
-//! and at start-up, decide which version of every layer to load
-//! ([`startup`]).
+//! ([`crate::ingest`]), store it as an immutable version in the
+//! [`versions::VersionStore`] (FlatGeobuf in the data folder, [`fgb`], or a
+//! PostGIS table, [`postgis`]), record it in the [`Catalog`], load it and
+//! swap it into the [`Registry`]; roll back to an earlier version; delete a
+//! layer; at start-up, decide which version of every layer to load
+//! ([`startup`]); with a shared catalog, follow other instances' changes
+//! ([`sync`]).
 //!
 //! Order of a publish (crash-safe): the upload is validated; the version
 //! file is written under a temporary name, fsync'd and renamed; the catalog
@@ -15,7 +17,10 @@
 
 pub mod fgb;
 pub mod history;
+pub mod postgis;
 pub mod startup;
+pub mod sync;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -114,6 +119,8 @@ pub struct Publisher {
     lock: Mutex<()>,
     /// Old versions loaded for "as of" reviews and reruns.
     old: history::OldVersions,
+    /// Where published versions' features are written.
+    versions: Arc<dyn versions::VersionStore>,
 }
 
 impl Publisher {
@@ -134,7 +141,17 @@ impl Publisher {
                 .collect(),
             lock: Mutex::new(()),
             old: history::OldVersions::default(),
+            versions: Arc::new(versions::FileVersions {
+                data_dir: data_dir.to_path_buf(),
+            }),
         }
+    }
+
+    /// Stores published versions' features in `store` instead of
+    /// FlatGeobuf files in the data folder.
+    pub fn with_versions(mut self, store: Arc<dyn versions::VersionStore>) -> Publisher {
+        self.versions = store;
+        self
     }
 
     /// Folder for uploads being received.
@@ -355,16 +372,6 @@ impl Publisher {
         title: &str,
         mut timings: Timings,
     ) -> Result<Outcome, PublishError> {
-        let dir = self.data_dir.join("layers").join(id);
-        std::fs::create_dir_all(&dir).map_err(|e| PublishError::Io(dir.clone(), e))?;
-        // Unique and sortable: time of the publish plus a random suffix.
-        let name = format!(
-            "{}-{:08x}.fgb",
-            crate::review::record::now_rfc3339().replace([':', '.', '-'], ""),
-            rand::random::<u32>()
-        );
-        let path = dir.join(&name);
-        let file = format!("layers/{id}/{name}");
         let next = self
             .catalog
             .versions(id)?
@@ -394,22 +401,21 @@ impl Publisher {
         };
         let mut def = self.def_for_version(&probe)?;
         def.axis_order = ingested.report.axis_order;
-        // Write the version file and build the in-memory layer at once (two
+        // Write the version and build the in-memory layer at once (two
         // cores): the layer is built from the validated features, not read
-        // back from the file.
+        // back from the store.
         let raw = remap(&ingested.dataset, &ingested.fields, &def.attributes);
         let (written, built) = std::thread::scope(|s| {
             let writer = s.spawn(|| {
                 let t = std::time::Instant::now();
-                let w = fgb::write(
-                    &ingested.dataset,
-                    &ingested.fields,
-                    ingested.crs,
-                    ingested.report.axis_order,
-                    id,
+                let w = self.versions.write(&versions::VersionWrite {
+                    layer: id,
                     title,
-                    &path,
-                );
+                    dataset: &ingested.dataset,
+                    fields: &ingested.fields,
+                    crs: ingested.crs,
+                    axis: ingested.report.axis_order,
+                });
                 (w, ms(t))
             });
             let t = std::time::Instant::now();
@@ -430,22 +436,21 @@ impl Publisher {
         let (built, load_ms) = built;
         timings.write_ms = write_ms;
         timings.load_ms = load_ms;
+        let written = written?;
         let cleanup = |e: PublishError| {
-            let _ = std::fs::remove_file(&path);
+            self.versions.discard(&written);
             e
         };
-        let written = written.map_err(cleanup)?;
         let (mut layer, _report) = built.map_err(|e| cleanup(e.into()))?;
         layer.content_hash = written.sha256[..16].to_string();
-        layer.def.source = path.clone();
         layer.def.format = SourceFormat::FlatGeobuf;
         layer.def.axis_order = AxisOrder::EastNorth;
         let new = NewVersion {
-            file,
-            format: "flatgeobuf".into(),
+            file: written.location.clone(),
+            format: written.format.into(),
             crs: format!("EPSG:{}", ingested.crs.epsg()),
             axis_order: "east_north".into(),
-            sha256: written.sha256,
+            sha256: written.sha256.clone(),
             features: ingested.report.feature_count as u64,
             bytes: written.bytes,
             origin: Origin::Api,
@@ -460,6 +465,10 @@ impl Publisher {
             .add_version(id, &new, EventKind::Publish)
             .map_err(|e| cleanup(e.into()))?;
         layer.version = row.version;
+        layer.def.source = match &written.path {
+            Some(p) => p.clone(),
+            None => PathBuf::from(&row.file),
+        };
         let layer = Arc::new(layer);
         self.registry.put_arc(layer.clone());
         timings.commit_ms = ms(t);
@@ -473,14 +482,15 @@ impl Publisher {
 
     /// The definition to load version `v` with.
     pub fn def_for_version(&self, v: &VersionRow) -> Result<LayerDef, PublishError> {
-        let file = if Path::new(&v.file).is_absolute() {
+        let file = if Path::new(&v.file).is_absolute() || self.versions.owns(&v.file) {
             PathBuf::from(&v.file)
         } else {
             self.data_dir.join(&v.file)
         };
         let format = match v.format.as_str() {
             "geojson" => SourceFormat::GeoJson,
-            "flatgeobuf" => SourceFormat::FlatGeobuf,
+            // Read by the version store; the format is not used.
+            "flatgeobuf" | "postgis" => SourceFormat::FlatGeobuf,
             other => {
                 return Err(PublishError::Store(StoreError::Corrupt(format!(
                     "version {} of `{}` has unknown format `{other}`",
@@ -508,7 +518,13 @@ impl Publisher {
                     v.layer
                 )))
             })?;
-            raw.source = file.clone();
+            raw.source = if self.versions.owns(&v.file) {
+                // Not a file: resolve the definition against a file that
+                // exists (this program); the source is set below.
+                std::env::current_exe().map_err(|e| PublishError::Io(file.clone(), e))?
+            } else {
+                file.clone()
+            };
             raw.format = Some(format);
             raw.crs = v.crs.clone();
             if raw.attributes.is_empty() {
@@ -528,8 +544,29 @@ impl Publisher {
 
     /// Loads one stored version (for a rollback, a review "as of", a rerun).
     pub fn load_version(&self, v: &VersionRow) -> Result<Layer, PublishError> {
+        Ok(self.load_version_report(v)?.0)
+    }
+
+    /// [`Publisher::load_version`] with the load report.
+    pub fn load_version_report(
+        &self,
+        v: &VersionRow,
+    ) -> Result<(Layer, crate::layer::LoadReport), PublishError> {
         let def = self.def_for_version(v)?;
-        let (layer, _report) = load_layer(&def, v.version)?;
+        if self.versions.owns(&v.file) {
+            // The store's bytes were hashed when written; the catalog's
+            // hash is the version tag on every instance.
+            let raw = self.versions.read(&v.file, &def)?;
+            let hash = v.sha256.get(..16).unwrap_or(&v.sha256).to_string();
+            return Ok(crate::layer::load::build_layer(
+                &def,
+                v.version,
+                hash,
+                raw,
+                std::time::Instant::now(),
+            )?);
+        }
+        let (layer, report) = load_layer(&def, v.version)?;
         if !v.sha256.starts_with(&layer.content_hash) {
             return Err(PublishError::Conflict(format!(
                 "the file of version {} of `{}` ({}) has changed since it was recorded",
@@ -538,7 +575,7 @@ impl Publisher {
                 def.source.display()
             )));
         }
-        Ok(layer)
+        Ok((layer, report))
     }
 }
 

@@ -9,15 +9,17 @@
 //!   (with the toml's definition: title, access, zooms...).
 //! * A layer deleted through the API stays deleted.
 //! * Layers created through the API are loaded at their current version.
-//! * Orphan files (a crash between writing a version file and committing it)
-//!   and stale uploads are removed.
+//! * Orphan version data (a crash between writing a version and committing
+//!   it) and stale uploads are removed, as the version store sees fit with
+//!   other instances running ([`super::versions::VersionStore::clean_orphans`]).
+//! * Versions kept in the version store (PostGIS) are loaded from it
+//!   ([`Publisher::load_plan`]); files with the layer loader.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{PublishError, Publisher, fgb};
-use crate::layer::{Layer, LayerDef};
-use crate::store::catalog::{EventKind, NewVersion, Origin};
+use crate::layer::{Layer, LayerDef, LoadReport, load_all};
+use crate::store::catalog::{EventKind, NewVersion, Origin, VersionRow};
 
 /// One layer to load at start-up.
 #[derive(Debug, Clone)]
@@ -26,12 +28,14 @@ pub struct Planned {
     /// The catalog version this file is (`None`: a bootstrap file to record
     /// after loading, see [`Publisher::record_bootstrap`]).
     pub version: Option<u64>,
+    /// The version, when its features are in the version store (not a file).
+    pub stored: Option<VersionRow>,
 }
 
 impl Publisher {
     /// The layers to load, in a stable order.
     pub fn plan(&self) -> Result<Vec<Planned>, PublishError> {
-        self.clean_orphans();
+        self.versions.clean_orphans(&*self.catalog);
         let mut out = Vec::new();
         let rows = self.catalog.layers()?;
         for (id, def) in &self.bootstrap {
@@ -51,18 +55,21 @@ impl Publisher {
                         out.push(Planned {
                             def: self.def_for_version(&v)?,
                             version: Some(cur),
+                            stored: self.versions.owns(&v.file).then(|| v.clone()),
                         });
                     } else {
                         // Recorded at load time if the file changed.
                         out.push(Planned {
                             def: def.clone(),
                             version: None,
+                            stored: None,
                         });
                     }
                 }
                 _ => out.push(Planned {
                     def: def.clone(),
                     version: None,
+                    stored: None,
                 }),
             }
         }
@@ -77,6 +84,7 @@ impl Publisher {
             out.push(Planned {
                 def: self.def_for_version(&v)?,
                 version: Some(cur),
+                stored: self.versions.owns(&v.file).then(|| v.clone()),
             });
         }
         Ok(out)
@@ -100,7 +108,11 @@ impl Publisher {
             return Ok(());
         }
         if row.is_none() {
-            self.catalog.create_layer(&id, Origin::Bootstrap, "")?;
+            match self.catalog.create_layer(&id, Origin::Bootstrap, "") {
+                // Another instance sharing the catalog recorded it just now.
+                Err(crate::store::StoreError::Conflict(_)) => {}
+                other => other?,
+            }
         }
         let (bytes, sha256) = fgb::hash_file(&layer.def.source)?;
         let v = self.catalog.add_version(
@@ -132,40 +144,30 @@ impl Publisher {
         Ok(())
     }
 
-    /// Removes version files no catalog row names and stale uploads.
-    fn clean_orphans(&self) {
-        let tmp = self.tmp_dir();
-        if let Ok(entries) = std::fs::read_dir(&tmp) {
-            for e in entries.flatten() {
-                // Uploads are files; unpacked archives (GDAL) are folders.
-                let p = e.path();
-                if p.is_dir() {
-                    let _ = std::fs::remove_dir_all(&p);
-                } else {
-                    let _ = std::fs::remove_file(&p);
-                }
-            }
-        }
-        let root = self.data_dir.join("layers");
-        let Ok(dirs) = std::fs::read_dir(&root) else {
-            return;
-        };
-        for d in dirs.flatten() {
-            let id = d.file_name().to_string_lossy().into_owned();
-            let Ok(versions) = self.catalog.versions(&id) else {
-                continue;
-            };
-            let known: BTreeSet<String> = versions.iter().map(|v| v.file.clone()).collect();
-            let Ok(files) = std::fs::read_dir(d.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let rel = format!("layers/{id}/{}", f.file_name().to_string_lossy());
-                if !known.contains(&rel) {
-                    tracing::warn!(file = %rel, "removing a version file no catalog entry names (interrupted publish)");
-                    let _ = std::fs::remove_file(f.path());
-                }
-            }
-        }
+    /// Loads the planned layers, in plan order: files with the parallel
+    /// loader, versions in the version store from it.
+    pub fn load_plan(
+        &self,
+        plan: &[Planned],
+        threads: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Vec<Result<(Layer, LoadReport), String>> {
+        let files: Vec<LayerDef> = plan
+            .iter()
+            .filter(|p| p.stored.is_none())
+            .map(|p| p.def.clone())
+            .collect();
+        let mut loaded = load_all(&files, threads, progress).into_iter();
+        plan.iter()
+            .map(|p| match &p.stored {
+                None => match loaded.next() {
+                    Some(r) => r.map_err(|e| e.to_string()),
+                    None => Err(format!("layer `{}`: not loaded", p.def.id)),
+                },
+                Some(v) => self
+                    .load_version_report(v)
+                    .map_err(|e| format!("layer `{}` version {}: {e}", v.layer, v.version)),
+            })
+            .collect()
     }
 }

@@ -31,6 +31,7 @@ use super::StoreError;
 use super::audit::{
     AuditEntry, ChainLink, GENESIS, RuleSetSource, Verifier, VerifyReport, entry_hash,
 };
+use super::audit_store::AuditStore;
 
 /// Page size of a new database, bytes.
 const PAGE_SIZE: i64 = 16384;
@@ -41,8 +42,7 @@ pub const MAX_GROUP: usize = 1024;
 /// Bytes of records committed after which the writer asks for a checkpoint.
 const CHECKPOINT_BYTES: usize = 16 << 20;
 
-/// Answer to one append: where the entry landed, once it is durable.
-pub type AppendReply = oneshot::Receiver<Result<ChainLink, StoreError>>;
+pub use super::audit_store::AppendReply;
 
 struct Append {
     id: String,
@@ -142,11 +142,20 @@ impl SqliteStore {
         &self.path
     }
 
+    fn lock_reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.reader.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+impl AuditStore for SqliteStore {
     /// Queues a record (`body`: its canonical JSON) that refers to
     /// `ruleset` (stored with the first entry that names it); the receiver
     /// yields the entry's place in the chain (or the error) once its group
     /// is committed.
-    pub fn append(
+    fn append(
         &self,
         id: String,
         body: String,
@@ -170,7 +179,7 @@ impl SqliteStore {
     }
 
     /// The entry with this id.
-    pub fn get(&self, id: &str) -> Result<Option<AuditEntry>, StoreError> {
+    fn get(&self, id: &str) -> Result<Option<AuditEntry>, StoreError> {
         let conn = self.lock_reader();
         Ok(conn
             .query_row(
@@ -191,7 +200,7 @@ impl SqliteStore {
 
     /// The stored text of the rule set with this hash (as stored: check it
     /// against the hash before trusting it).
-    pub fn ruleset_source(&self, hash: &str) -> Result<Option<String>, StoreError> {
+    fn ruleset_source(&self, hash: &str) -> Result<Option<String>, StoreError> {
         let conn = self.lock_reader();
         Ok(conn
             .query_row(
@@ -203,7 +212,7 @@ impl SqliteStore {
     }
 
     /// Verifies the whole chain in storage order, then the rule-set texts.
-    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
         let conn = self.lock_reader();
         let mut v = Verifier::default();
         let mut stmt =
@@ -226,16 +235,9 @@ impl SqliteStore {
     }
 
     /// Number of entries.
-    pub fn count(&self) -> Result<u64, StoreError> {
+    fn count(&self) -> Result<u64, StoreError> {
         let conn = self.lock_reader();
         Ok(conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))? as u64)
-    }
-
-    fn lock_reader(&self) -> std::sync::MutexGuard<'_, Connection> {
-        match self.reader.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
     }
 }
 

@@ -204,6 +204,7 @@ async fn kill_9_mid_batch_keeps_every_acknowledged_verdict() {
         String::from_utf8_lossy(&out.stdout)
     );
     let store = tudi::store::SqliteStore::open(data.path()).expect("store");
+    use tudi::store::AuditStore;
     for id in &acked {
         assert!(
             store.get(id).expect("get").is_some(),

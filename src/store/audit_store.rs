@@ -1,0 +1,32 @@
+//! The [`AuditStore`] trait: what reviews need from the audit trail, so the
+//! embedded SQLite store ([`super::SqliteStore`]) and the PostgreSQL one
+//! ([`super::pg::PgAudit`]) are interchangeable.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::StoreError;
+use super::audit::{AuditEntry, ChainLink, RuleSetSource, VerifyReport};
+
+/// Answer to one append: where the entry landed, once it is durable.
+pub type AppendReply = oneshot::Receiver<Result<ChainLink, StoreError>>;
+
+/// The append-only, hash-chained audit trail. `append` never blocks (the
+/// entry is queued for a group commit and the reply comes once it is
+/// durable); the other methods block: call them off the async executor.
+pub trait AuditStore: Send + Sync {
+    /// Queues a record (`body`: its canonical JSON) that refers to
+    /// `ruleset` (stored with the first entry that names it).
+    fn append(&self, id: String, body: String, ruleset: Option<&Arc<RuleSetSource>>)
+    -> AppendReply;
+    /// The entry with this id.
+    fn get(&self, id: &str) -> Result<Option<AuditEntry>, StoreError>;
+    /// The stored text of the rule set with this hash (check it against the
+    /// hash before trusting it).
+    fn ruleset_source(&self, hash: &str) -> Result<Option<String>, StoreError>;
+    /// Verifies the whole chain in storage order, then the rule-set texts.
+    fn verify(&self) -> Result<VerifyReport, StoreError>;
+    /// Number of entries.
+    fn count(&self) -> Result<u64, StoreError>;
+}
