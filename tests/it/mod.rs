@@ -5,6 +5,8 @@ mod http_errors;
 mod limits;
 #[cfg(feature = "gdal")]
 mod ogr;
+mod pg_support;
+mod postgres;
 mod publish;
 mod publish_binary;
 mod reviews;

@@ -1,0 +1,440 @@
+//! Several instances on one PostgreSQL/PostGIS (`--store postgres://...`),
+//! driven through the real binary: a publish or rollback on one instance is
+//! served by the other within 2 s; reviews on both form one verifying
+//! chain; a database restart during traffic keeps tiles at 200 and answers
+//! reviews 503 until it is back; `kill -9` of an instance mid-write leaves
+//! the database consistent. Each test runs its own private cluster
+//! (`pg_support`); skipped with a message when PostgreSQL/PostGIS is not
+//! installed, unless `TUDI_PG_TESTS=required` (`.ci/run`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::pg_support::{Instance, PgCluster, admin_key};
+
+/// A tile of a public layer with features (the district boundary).
+const TILE: &str = "/tiles/district_boundary/12/3333/1779";
+
+fn square(x0: f64, size: f64) -> String {
+    json!({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"n": 1, "name": "甲\t乙"},
+        "geometry": {"type": "Polygon", "coordinates": [[[x0, 23.0], [x0 + size, 23.0],
+            [x0 + size, 23.01], [x0, 23.01], [x0, 23.0]]]}}]})
+    .to_string()
+}
+
+fn review_body(i: usize) -> String {
+    let d = 0.0001 * (i % 50) as f64;
+    let (x, y) = (112.95 + d, 22.93);
+    json!({"plot": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.0001, y],
+            [x + 0.0001, y + 0.0001], [x, y + 0.0001], [x, y]]]},
+        "applicant": {"household_id": format!("H{i}"), "name": "测试"},
+        "application": {"terrain_class": "plain", "floors": 2, "floor_area_m2": 100}})
+    .to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The version tag in the layer's TileJSON (`None`: not served).
+async fn served_tag(c: &reqwest::Client, base: &str, layer: &str) -> Option<String> {
+    let r = c.get(format!("{base}/tiles/{layer}")).send().await.ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let tj: Value = r.json().await.ok()?;
+    let url = tj["tiles"][0].as_str()?;
+    url.split("?v=").nth(1).map(str::to_string)
+}
+
+/// Waits until `base` serves `layer` at a tag starting with `version.`;
+/// the time it took.
+async fn wait_for_version(c: &reqwest::Client, base: &str, layer: &str, version: u64) -> Duration {
+    let start = Instant::now();
+    let want = format!("{version}.");
+    loop {
+        if served_tag(c, base, layer)
+            .await
+            .is_some_and(|t| t.starts_with(&want))
+        {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{base} never served {layer} v{version}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(c: &reqwest::Client, url: String, key: &str, body: String) -> (u16, Value) {
+    let r = c
+        .post(url)
+        .bearer_auth(key)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let v = r.json().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+async fn verify(c: &reqwest::Client, base: &str, key: &str) -> Value {
+    c.get(format!("{base}/api/audit/verify"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("verify")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// `tudi audit verify --store ...` exits 0 and counts `entries`.
+fn cli_verify(pg: &PgCluster, entries: u64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tudi"))
+        .args(["audit", "verify", "--store", &pg.url()])
+        .output()
+        .expect("tudi audit verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let v: Value = serde_json::from_str(&text).expect("report");
+    assert_eq!(v["entries"], entries, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_publishes_and_one_audit_chain() {
+    let Some(pg) = PgCluster::start("two_instances_share_publishes_and_one_audit_chain") else {
+        return;
+    };
+    let a = tokio::task::block_in_place(|| Instance::start(&pg));
+    let b = tokio::task::block_in_place(|| Instance::start(&pg));
+    let key = tokio::task::block_in_place(|| admin_key(&pg));
+    let c = client();
+
+    // A new layer published on A is served by B within 2 s.
+    let (s, v) = post(
+        &c,
+        format!(
+            "{}/api/layers?id=parcels_new&title=New&category=Test",
+            a.base
+        ),
+        &key,
+        square(113.1, 0.01),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let t = wait_for_version(&c, &b.base, "parcels_new", 1).await;
+    assert!(t < Duration::from_secs(2), "propagation took {t:?}");
+    assert_eq!(
+        served_tag(&c, &a.base, "parcels_new").await,
+        served_tag(&c, &b.base, "parcels_new").await,
+        "both instances serve the same version tag"
+    );
+    // A new version on B reaches A; a rollback on A reaches B.
+    let (s, v) = post(
+        &c,
+        format!("{}/api/layers/parcels_new/versions", b.base),
+        &key,
+        square(113.1, 0.02),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let t = wait_for_version(&c, &a.base, "parcels_new", 2).await;
+    assert!(t < Duration::from_secs(2), "propagation took {t:?}");
+    let (s, v) = post(
+        &c,
+        format!("{}/api/layers/parcels_new/rollback", a.base),
+        &key,
+        String::new(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let t = wait_for_version(&c, &b.base, "parcels_new", 1).await;
+    assert!(
+        t < Duration::from_secs(2),
+        "rollback propagation took {t:?}"
+    );
+    // B's tile of the layer has v1's square (0.01 wide), never v2's.
+    let r = c
+        .get(format!("{}/tiles/parcels_new/14/13335/7116", b.base))
+        .send()
+        .await
+        .expect("tile");
+    assert!(r.status() == 200 || r.status() == 204, "{}", r.status());
+
+    // The version is an ordinary PostGIS table GDAL reads.
+    if std::process::Command::new("ogr2ogr")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let out = std::process::Command::new("ogr2ogr")
+            .args(["-f", "GeoJSON", "/vsistdout/"])
+            .arg(format!("PG:{}", pg.libpq()))
+            .arg("tudi_layers.parcels_new_v2")
+            .output()
+            .expect("ogr2ogr");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let fc: Value = serde_json::from_str(&text).expect("GeoJSON");
+        assert_eq!(fc["features"].as_array().map(Vec::len), Some(1), "{text}");
+        assert_eq!(fc["features"][0]["properties"]["name"], "甲\t乙");
+    } else {
+        eprintln!("ogr2ogr not installed: PostGIS table read-back not checked");
+    }
+
+    // Concurrent reviews on both instances: one chain, no fork, no gap.
+    let n_each = 40;
+    let mut tasks = Vec::new();
+    for (w, base) in [&a.base, &b.base, &a.base, &b.base].into_iter().enumerate() {
+        let (c, base, key) = (c.clone(), base.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..n_each {
+                let (s, v) = post(
+                    &c,
+                    format!("{base}/api/reviews"),
+                    &key,
+                    review_body(w * 1000 + i),
+                )
+                .await;
+                assert_eq!(s, 201, "{v}");
+                ids.push(v["id"].as_str().expect("id").to_string());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.expect("reviews"));
+    }
+    assert_eq!(ids.len(), 4 * n_each);
+    for base in [&a.base, &b.base] {
+        let v = verify(&c, base, &key).await;
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["entries"], ids.len() as u64, "{v}");
+    }
+    // Every review is readable through either instance.
+    for id in ids.iter().step_by(7) {
+        for base in [&a.base, &b.base] {
+            let r = c
+                .get(format!("{base}/api/reviews/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status(), 200);
+        }
+    }
+    tokio::task::block_in_place(|| cli_verify(&pg, ids.len() as u64));
+    for inst in [&a, &b] {
+        assert!(!inst.log_text().contains("s3cret"), "password in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_restart_during_traffic() {
+    let Some(pg) = PgCluster::start("database_restart_during_traffic") else {
+        return;
+    };
+    let a = tokio::task::block_in_place(|| Instance::start(&pg));
+    let key = tokio::task::block_in_place(|| admin_key(&pg));
+    let c = client();
+    let (s, v) = post(&c, format!("{}/api/reviews", a.base), &key, review_body(1)).await;
+    assert_eq!(s, 201, "{v}");
+    let mut acked = vec![v["id"].as_str().expect("id").to_string()];
+
+    // Tiles all along, from memory.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tiles = {
+        let (c, base, stop) = (c.clone(), a.base.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut bad) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c.get(format!("{base}{TILE}")).send().await.expect("tile");
+                if r.status() == 200 {
+                    ok += 1;
+                } else {
+                    bad.push(r.status().as_u16());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (ok, bad)
+        })
+    };
+    tokio::task::block_in_place(|| pg.down());
+    // Reviews and publishes: 503 with a JSON message, nothing acknowledged.
+    tokio::time::sleep(Duration::from_millis(2500)).await; // past the key cache
+    for i in 0..5 {
+        let (s, v) = post(&c, format!("{}/api/reviews", a.base), &key, review_body(i)).await;
+        assert_eq!(s, 503, "{v}");
+        assert_eq!(v["error"], "unavailable", "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("database")),
+            "{v}"
+        );
+    }
+    let (s, v) = post(
+        &c,
+        format!("{}/api/layers?id=while_down&title=W&category=T", a.base),
+        &key,
+        square(113.1, 0.01),
+    )
+    .await;
+    assert_eq!(s, 503, "{v}");
+    tokio::task::block_in_place(|| pg.up());
+    // Reviews resume on their own.
+    let start = Instant::now();
+    loop {
+        let (s, v) = post(&c, format!("{}/api/reviews", a.base), &key, review_body(9)).await;
+        if s == 201 {
+            acked.push(v["id"].as_str().expect("id").to_string());
+            break;
+        }
+        assert_eq!(s, 503, "{v}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "reviews did not resume"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..10 {
+        let (s, v) = post(
+            &c,
+            format!("{}/api/reviews", a.base),
+            &key,
+            review_body(20 + i),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        acked.push(v["id"].as_str().expect("id").to_string());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, bad) = tiles.await.expect("tiles");
+    assert!(bad.is_empty(), "tile answers other than 200: {bad:?}");
+    assert!(ok > 20, "only {ok} tiles");
+    let v = verify(&c, &a.base, &key).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"], acked.len() as u64, "{v}");
+    // The publish refused while down left nothing behind.
+    let r = c
+        .get(format!("{}/tiles/while_down", a.base))
+        .send()
+        .await
+        .expect("tilejson");
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instance_killed_mid_write_leaves_the_database_consistent() {
+    let Some(pg) = PgCluster::start("instance_killed_mid_write_leaves_the_database_consistent")
+    else {
+        return;
+    };
+    let mut a = tokio::task::block_in_place(|| Instance::start(&pg));
+    let b = tokio::task::block_in_place(|| Instance::start(&pg));
+    let key = tokio::task::block_in_place(|| admin_key(&pg));
+    let c = client();
+    // Reviews (and a publish) in flight on A when it is killed.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (c, base, key, acked) = (c.clone(), a.base.clone(), key.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let r = c
+                    .post(format!("{base}/api/reviews"))
+                    .bearer_auth(&key)
+                    .body(review_body(w * 10_000 + i))
+                    .send()
+                    .await;
+                let Ok(r) = r else { break };
+                if r.status() != 201 {
+                    break;
+                }
+                let Ok(v) = r.json::<Value>().await else {
+                    break;
+                };
+                if let Some(id) = v["id"].as_str()
+                    && let Ok(mut g) = acked.lock()
+                {
+                    g.push(id.to_string());
+                }
+            }
+        }));
+    }
+    let publish = {
+        let (c, base, key) = (c.clone(), a.base.clone(), key.clone());
+        tokio::spawn(async move {
+            let _ = c
+                .post(format!("{base}/api/layers?id=killed&title=K&category=T"))
+                .bearer_auth(&key)
+                .body(square(113.1, 0.01))
+                .send()
+                .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill9();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = publish.await;
+    let acked = acked.lock().map(|g| g.clone()).unwrap_or_default();
+    assert!(
+        acked.len() > 5,
+        "only {} reviews before the kill",
+        acked.len()
+    );
+    // Every acknowledged review is in the chain, which verifies.
+    let v = verify(&c, &b.base, &key).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["entries"].as_u64().unwrap_or(0) >= acked.len() as u64,
+        "{v}"
+    );
+    for id in &acked {
+        let r = c
+            .get(format!("{}/api/reviews/{id}", b.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "acknowledged review {id} lost");
+    }
+    // The catalog is consistent: B still publishes and reviews, and the
+    // chain goes on from the same head.
+    let (s, v) = post(
+        &c,
+        format!("{}/api/layers?id=after_kill&title=A&category=T", b.base),
+        &key,
+        square(113.2, 0.01),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = post(&c, format!("{}/api/reviews", b.base), &key, review_body(7)).await;
+    assert_eq!(s, 201, "{v}");
+    let v = verify(&c, &b.base, &key).await;
+    assert_eq!(v["ok"], true, "{v}");
+    // A restarted instance loads the current versions, PostGIS ones included.
+    let a2 = tokio::task::block_in_place(|| Instance::start(&pg));
+    assert_eq!(
+        served_tag(&c, &a2.base, "after_kill").await,
+        served_tag(&c, &b.base, "after_kill").await
+    );
+    let v = verify(&c, &a2.base, &key).await;
+    assert_eq!(v["ok"], true, "{v}");
+}
