@@ -131,6 +131,7 @@ async fn two_instances_share_publishes_and_one_audit_chain() {
     .await;
     assert_eq!(s, 201, "{v}");
     let t = wait_for_version(&c, &b.base, "parcels_new", 1).await;
+    eprintln!("publish on A served by B after {t:?}");
     assert!(t < Duration::from_secs(2), "propagation took {t:?}");
     assert_eq!(
         served_tag(&c, &a.base, "parcels_new").await,
@@ -147,6 +148,7 @@ async fn two_instances_share_publishes_and_one_audit_chain() {
     .await;
     assert_eq!(s, 201, "{v}");
     let t = wait_for_version(&c, &a.base, "parcels_new", 2).await;
+    eprintln!("publish on B served by A after {t:?}");
     assert!(t < Duration::from_secs(2), "propagation took {t:?}");
     let (s, v) = post(
         &c,
@@ -157,11 +159,12 @@ async fn two_instances_share_publishes_and_one_audit_chain() {
     .await;
     assert_eq!(s, 200, "{v}");
     let t = wait_for_version(&c, &b.base, "parcels_new", 1).await;
+    eprintln!("rollback on A served by B after {t:?}");
     assert!(
         t < Duration::from_secs(2),
         "rollback propagation took {t:?}"
     );
-    // B's tile of the layer has v1's square (0.01 wide), never v2's.
+    // B answers tiles of the layer (no 5xx) after the swaps.
     let r = c
         .get(format!("{}/tiles/parcels_new/14/13335/7116", b.base))
         .send()
