@@ -241,6 +241,22 @@ async fn two_instances_share_publishes_and_one_audit_chain() {
         }
     }
     tokio::task::block_in_place(|| cli_verify(&pg, ids.len() as u64));
+    // A delete on B stops A serving the layer within 2 s.
+    let r = c
+        .delete(format!("{}/api/layers/parcels_new", b.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 200);
+    let start = Instant::now();
+    while served_tag(&c, &a.base, "parcels_new").await.is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "A still serves a layer deleted on B"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for inst in [&a, &b] {
         assert!(!inst.log_text().contains("s3cret"), "password in the log");
     }
