@@ -78,6 +78,8 @@ for name, lo in (("z10-17", 10), ("z14-17", 14)):
                 f.write(f"/tiles/{layer}/{z}/{x}/{y}.mvt\n")
     print(f"{name}: {sum(1 for t in full if t[0] >= lo)} tiles from {len(pts)} viewports", file=sys.stderr)
 PY
+# benches/compare.sh uses the lists only.
+if [ "${LISTS_ONLY:-}" = 1 ]; then exit 0; fi
 
 TMP="$(mktemp -d)"
 PID=""
