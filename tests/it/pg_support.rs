@@ -38,6 +38,14 @@ pub fn free_port() -> u16 {
 impl PgCluster {
     /// A running cluster, or `None` (skip) when PostgreSQL/PostGIS is absent.
     pub fn start(test: &str) -> Option<PgCluster> {
+        Self::start_with(test, false)
+    }
+
+    /// As [`start`](Self::start); with `tls`, the server has `ssl = on`
+    /// with a certificate for `DNS:localhost` signed by the private CA in
+    /// [`ca_cert`](Self::ca_cert), and TCP clients must use TLS (`hostssl`
+    /// only in `pg_hba.conf`; the Unix socket stays open for [`psql`](Self::psql)).
+    pub fn start_with(test: &str, tls: bool) -> Option<PgCluster> {
         let have = Path::new(BIN).join("initdb").exists() && Path::new(POSTGIS).exists();
         if !have {
             let required = std::env::var("TUDI_PG_TESTS").is_ok_and(|v| v == "required");
@@ -82,8 +90,145 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tls {
+            c.make_certs();
+        }
         c.up();
         Some(c)
+    }
+
+    /// Runs `program` in the cluster folder, as the `postgres` user when
+    /// root (so the files it writes belong to the server).
+    fn run_as_owner(&self, program: &str, args: &[&str]) {
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", program]);
+            c
+        } else {
+            Command::new(program)
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA, a server certificate it signs (`DNS:localhost` only), a second
+    /// unrelated CA; `ssl = on` and `hostssl` for TCP.
+    fn make_certs(&self) {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let (key, crt, subj) = (
+                format!("{ca}.key"),
+                format!("{ca}.crt"),
+                format!("/CN=tudi test {ca}"),
+            );
+            let mut a = vec!["req", "-x509"];
+            a.extend(ec);
+            a.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
+            self.run_as_owner("openssl", &a);
+        }
+        let mut a = vec!["req"];
+        a.extend(ec);
+        a.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        self.run_as_owner("openssl", &a);
+        std::fs::write(
+            self.dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("ext");
+        self.run_as_owner(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        self.run_as_owner("chmod", &["600", "server.key"]);
+        let data = self.dir.join("data");
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
+        conf.push_str(&format!(
+            "\nssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n",
+            self.dir.display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), conf).expect("conf");
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).expect("hba");
+        let hba: String = hba
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("hba");
+    }
+
+    /// The CA that signed the server's certificate (with [`start_with`]).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A CA that did not.
+    pub fn other_ca_cert(&self) -> PathBuf {
+        self.dir.join("other-ca.crt")
+    }
+
+    /// `psql` over the Unix socket: the unaligned, tuples-only output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = self
+            .cmd("psql")
+            .arg("-h")
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn cmd(&self, tool: &str) -> Command {
@@ -179,23 +324,61 @@ pub struct Instance {
 
 impl Instance {
     pub fn start(pg: &PgCluster) -> Instance {
+        Self::start_url(&pg.url())
+    }
+
+    fn serve(url: &str, data: &Path, port: u16) -> Command {
         let repo = super::support::repo();
-        let data = tempfile::tempdir().expect("tmp");
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tudi"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tudi"));
+        cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .arg("--layers")
             .arg(repo.join("layers"))
             .arg("--rules")
             .arg(repo.join("rules/homestead.toml"))
             .arg("--data-dir")
-            .arg(data.path())
+            .arg(data)
             .arg("--cache-mb")
             .arg("0")
-            .env("TUDI_STORE", pg.url())
+            .env("TUDI_STORE", url)
             .env("RUST_LOG", "info")
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    /// `tudi serve` on `url` must exit with an error within 30 s: its
+    /// stderr.
+    pub fn start_fails(url: &str) -> String {
+        let data = tempfile::tempdir().expect("tmp");
+        let mut child = Self::serve(url, data.path(), free_port())
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn tudi");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                assert!(!st.success(), "tudi serve exited 0: {err}");
+                return err;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tudi serve on a store it cannot use did not exit within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An instance on the store `url` (e.g. with `?sslmode=...`).
+    pub fn start_url(url: &str) -> Instance {
+        let data = tempfile::tempdir().expect("tmp");
+        let port = free_port();
+        let mut child = Self::serve(url, data.path(), port)
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tudi");
         let log = Arc::new(Mutex::new(String::new()));

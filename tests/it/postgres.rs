@@ -457,3 +457,118 @@ async fn instance_killed_mid_write_leaves_the_database_consistent() {
     let v = verify(&c, &a2.base, &key).await;
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// `tudi audit verify --store url`: (exit ok, stdout + stderr).
+fn cli_verify_url(url: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tudi"))
+        .args(["audit", "verify", "--store", url])
+        .output()
+        .expect("tudi audit verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// TLS to PostgreSQL: the cluster accepts TCP clients over TLS only
+/// (`hostssl`), with a certificate for `localhost` from a private CA.
+/// `sslmode=require` serves a review; `verify-full` with the CA works by
+/// name and fails for `127.0.0.1` (not in the certificate), `verify-ca`
+/// accepts it; a wrong root stops `tudi serve` at start-up with a message;
+/// `pg_stat_ssl` shows every connection of the instances encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_to_postgres() {
+    let Some(pg) = PgCluster::start_with("tls_to_postgres", true) else {
+        return;
+    };
+    let ca = pg.ca_cert().display().to_string();
+    let other = pg.other_ca_cert().display().to_string();
+    let at = |host: &str, query: &str| {
+        format!(
+            "postgres://postgres:s3cret-pw@{host}:{}/postgres?{query}",
+            pg.port
+        )
+    };
+    let c = client();
+
+    // Without TLS the server refuses (so the checks below can fail).
+    let err =
+        tokio::task::block_in_place(|| Instance::start_fails(&at("127.0.0.1", "sslmode=disable")));
+    assert!(err.contains("no encryption"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+
+    let a =
+        tokio::task::block_in_place(|| Instance::start_url(&at("127.0.0.1", "sslmode=require")));
+    let b = tokio::task::block_in_place(|| {
+        Instance::start_url(&at(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ))
+    });
+    let key = tokio::task::block_in_place(|| admin_key(&pg));
+    let (s, v) = post(&c, format!("{}/api/reviews", a.base), &key, review_body(1)).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = post(&c, format!("{}/api/reviews", b.base), &key, review_body(2)).await;
+    assert_eq!(s, 201, "{v}");
+    let v = verify(&c, &b.base, &key).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        a.log_text().contains("sslmode=\"require\"") || a.log_text().contains("sslmode=require"),
+        "{}",
+        a.log_text()
+    );
+
+    // Every connection of the two instances (pools and listeners) is TLS.
+    let stats = tokio::task::block_in_place(|| {
+        pg.psql(
+            "SELECT count(*) || ' ' || count(*) FILTER (WHERE s.ssl) \
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'tudi' AND a.client_addr IS NOT NULL",
+        )
+    });
+    let (all, tls) = stats.split_once(' ').expect("two counts");
+    let all: u32 = all.parse().expect("count");
+    assert!(all >= 2, "tudi connections: {stats}");
+    assert_eq!(all.to_string(), tls, "connections (all, TLS): {stats}");
+
+    // verify-ca accepts the certificate at an address it does not name;
+    // verify-full does not.
+    let (ok, text) = tokio::task::block_in_place(|| {
+        cli_verify_url(&at(
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={ca}"),
+        ))
+    });
+    assert!(ok, "{text}");
+    let (ok, text) = tokio::task::block_in_place(|| {
+        cli_verify_url(&at(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ))
+    });
+    assert!(!ok && text.contains("certificate"), "{text}");
+
+    // The wrong root: start-up fails and says why.
+    let err = tokio::task::block_in_place(|| {
+        Instance::start_fails(&at(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={other}"),
+        ))
+    });
+    eprintln!("verify-full with the wrong root: {err}");
+    assert!(
+        err.contains("certificate") && err.contains("sslrootcert"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    // A root file that does not exist is named.
+    let err = tokio::task::block_in_place(|| {
+        Instance::start_fails(&at(
+            "localhost",
+            "sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+        ))
+    });
+    assert!(err.contains("/nonexistent/root.crt"), "{err}");
+}

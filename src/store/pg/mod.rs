@@ -14,6 +14,7 @@ mod catalog;
 mod listen;
 mod pool;
 mod schema;
+pub mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -54,24 +55,20 @@ pub fn describe(c: &postgres::Config) -> String {
     )
 }
 
-/// Parses a connection string; the error never repeats it (it may hold a
+/// Parses a connection string and its TLS settings (`sslmode`,
+/// `sslrootcert`: see [`tls`]); the error never repeats it (it may hold a
 /// password).
-pub fn parse(url: &str) -> Result<postgres::Config, StoreError> {
+pub fn parse(url: &str) -> Result<(postgres::Config, tls::TlsSettings), StoreError> {
     if !is_postgres_url(url) {
         return Err(StoreError::Corrupt(
             "--store takes a `postgres://user:password@host:port/dbname` URL".into(),
         ));
     }
-    let config = postgres::Config::from_str(url)
+    let (rest, settings) = tls::split(url)?;
+    let mut config = postgres::Config::from_str(&rest)
         .map_err(|e| StoreError::Corrupt(format!("bad --store connection string: {e}")))?;
-    if config.get_ssl_mode() == postgres::config::SslMode::Require {
-        return Err(StoreError::Corrupt(
-            "sslmode=require is not supported by this build (it connects without TLS): \
-             connect through a local socket, a private network or a TLS tunnel"
-                .into(),
-        ));
-    }
-    Ok(config)
+    config.ssl_mode(settings.mode.client_mode());
+    Ok((config, settings))
 }
 
 /// Classifies a client error: lost or refused connections (and the
@@ -88,7 +85,19 @@ pub fn pg_error(e: postgres::Error) -> StoreError {
         }
         return StoreError::Pg(format!("{} ({code})", db.message()));
     }
-    StoreError::Unavailable(e.to_string())
+    // The client's message ("error performing TLS handshake") names the
+    // step; its sources say why ("invalid peer certificate: UnknownIssuer").
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    StoreError::Unavailable(msg)
 }
 
 impl From<postgres::Error> for StoreError {
@@ -107,15 +116,20 @@ pub struct PgStores {
 /// Connects (pool of `max` connections), creates or migrates the schema and
 /// starts the audit writer.
 pub fn open(url: &str, max: usize) -> Result<PgStores, StoreError> {
-    let config = parse(url)?;
-    let pool = Arc::new(Pool::new(config, max));
+    let (config, settings) = parse(url)?;
+    let pool = Arc::new(Pool::new(config, &settings, max)?);
     {
         let mut c = pool.get()?;
         schema::migrate(&mut c)?;
     }
     let catalog = Arc::new(PgCatalog::new(pool.clone()));
     let audit = Arc::new(PgAudit::open(pool.clone())?);
-    tracing::info!(store = %describe(pool.config()), connections = max, "PostgreSQL store");
+    tracing::info!(
+        store = %describe(pool.config()),
+        sslmode = settings.mode.as_str(),
+        connections = max,
+        "PostgreSQL store"
+    );
     Ok(PgStores {
         pool,
         catalog,

@@ -6,8 +6,10 @@
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::{self, SslMode, TlsSettings};
 use super::{describe, pg_error};
 use crate::store::StoreError;
 
@@ -26,6 +28,8 @@ struct Slots {
 
 pub struct Pool {
     config: Config,
+    tls: MakeRustlsConnect,
+    sslmode: SslMode,
     max: usize,
     slots: Mutex<Slots>,
     freed: Condvar,
@@ -66,20 +70,24 @@ impl Drop for Conn<'_> {
 }
 
 impl Pool {
-    pub fn new(mut config: Config, max: usize) -> Pool {
+    /// A pool for `config`; fails if the TLS settings' root certificates
+    /// cannot be read.
+    pub fn new(mut config: Config, settings: &TlsSettings, max: usize) -> Result<Pool, StoreError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("tudi");
-        Pool {
+        Ok(Pool {
             config,
+            tls: tls::connector(settings)?,
+            sslmode: settings.mode,
             max: max.max(1),
             slots: Mutex::new(Slots {
                 idle: Vec::new(),
                 busy: 0,
             }),
             freed: Condvar::new(),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -95,13 +103,28 @@ impl Pool {
 
     /// Opens a connection outside the pool (listeners, long readers).
     pub fn connect(&self) -> Result<Client, StoreError> {
-        self.config.connect(NoTls).map_err(|e| match pg_error(e) {
-            StoreError::Unavailable(m) => StoreError::Unavailable(format!(
-                "cannot connect to {}: {m}",
-                describe(&self.config)
-            )),
-            other => other,
-        })
+        self.config
+            .connect(self.tls.clone())
+            .map_err(|e| match pg_error(e) {
+                StoreError::Unavailable(m) => {
+                    let hint = if m.contains("certificate") {
+                        format!(
+                            " (sslmode={}: the server's certificate is not trusted; check \
+                             sslrootcert= and, for verify-full, that it names the host)",
+                            self.sslmode.as_str()
+                        )
+                    } else if m.contains("TLS") || m.contains("tls") {
+                        format!(" (sslmode={})", self.sslmode.as_str())
+                    } else {
+                        String::new()
+                    };
+                    StoreError::Unavailable(format!(
+                        "cannot connect to {}: {m}{hint}",
+                        describe(&self.config)
+                    ))
+                }
+                other => other,
+            })
     }
 
     /// A connection: an idle one that still works, else a new one.
