@@ -341,6 +341,12 @@ impl Publisher {
                 report: Box::new(ingested.report),
             });
         }
+        if let Err(reason) = self.versions.check_fields(&ingested.fields) {
+            return Err(PublishError::Rejected {
+                reason,
+                report: Box::new(ingested.report),
+            });
+        }
         if let Some(prev) = previous {
             ingested
                 .report

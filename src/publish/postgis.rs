@@ -116,7 +116,46 @@ fn write_err(e: StoreError) -> PublishError {
     }
 }
 
+/// PostgreSQL's longest identifier in bytes (`NAMEDATALEN - 1`); longer
+/// names would be cut silently, so two fields could land in one column.
+pub const MAX_COLUMN_BYTES: usize = 63;
+
+/// Whether `fields` can be columns of a version table under their own names
+/// (what QGIS users see): not empty, no NUL, at most 63 bytes, not
+/// `tudi_fid` or `geom`. The error names the first bad field.
+pub fn check_column_names(fields: &[String]) -> Result<(), String> {
+    for f in fields {
+        let shown = f.replace('\0', "\\0");
+        if f.is_empty() {
+            return Err("an attribute has an empty name; PostGIS columns need one".into());
+        }
+        if f.contains('\0') {
+            return Err(format!(
+                "attribute `{shown}` contains a NUL character, which a PostGIS column name cannot"
+            ));
+        }
+        if f.len() > MAX_COLUMN_BYTES {
+            return Err(format!(
+                "attribute `{shown}` is {} bytes long; PostGIS column names are at most \
+                 {MAX_COLUMN_BYTES} bytes: shorten it",
+                f.len()
+            ));
+        }
+        if f == FID_COLUMN || f == GEOM_COLUMN {
+            return Err(format!(
+                "attribute `{f}` collides with the version table's own `{f}` column \
+                 ({FID_COLUMN} and {GEOM_COLUMN} are reserved): rename it"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl VersionStore for PostGisVersions {
+    fn check_fields(&self, fields: &[String]) -> Result<(), String> {
+        check_column_names(fields)
+    }
+
     fn write(&self, w: &VersionWrite<'_>) -> Result<Stored, PublishError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -365,5 +404,22 @@ impl VersionStore for PostGisVersions {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_checked() {
+        let ok =
+            |v: &[&str]| check_column_names(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(ok(&["name", "Geom", "TUDI_FID", &"地".repeat(21)]).is_ok());
+        for bad in ["geom", "tudi_fid", "", "a\0b"] {
+            assert!(ok(&["n", bad]).is_err(), "{bad:?}");
+        }
+        let e = ok(&[&"é".repeat(32)]).unwrap_err();
+        assert!(e.contains("64 bytes"), "{e}");
     }
 }

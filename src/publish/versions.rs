@@ -44,6 +44,11 @@ pub struct Stored {
 }
 
 pub trait VersionStore: Send + Sync {
+    /// Whether the store can keep these attribute names as they are
+    /// (checked before anything is written): the message names the field.
+    fn check_fields(&self, _fields: &[String]) -> Result<(), String> {
+        Ok(())
+    }
     /// Writes the version durably.
     fn write(&self, w: &VersionWrite<'_>) -> Result<Stored, PublishError>;
     /// Removes a written version whose catalog commit failed.

@@ -197,6 +197,57 @@ async fn two_instances_share_publishes_and_one_audit_chain() {
         eprintln!("ogr2ogr not installed: PostGIS table read-back not checked");
     }
 
+    // Attribute names a PostGIS column cannot carry as they are: 422
+    // naming the field, nothing written; the longest allowed name (63
+    // bytes) and `Geom` (not `geom`) are columns under their own names.
+    let with_field = |name: &str| {
+        json!({"type": "FeatureCollection", "features": [{
+            "type": "Feature", "properties": {name: 1, "n": 2},
+            "geometry": {"type": "Point", "coordinates": [113.1, 23.0]}}]})
+        .to_string()
+    };
+    let long = "x".repeat(64);
+    for (name, says) in [
+        ("geom", "`geom`"),
+        ("tudi_fid", "`tudi_fid`"),
+        (long.as_str(), "64 bytes"),
+    ] {
+        let (s, v) = post(
+            &c,
+            format!("{}/api/layers?id=names&title=Names&category=Test", a.base),
+            &key,
+            with_field(name),
+        )
+        .await;
+        assert_eq!(s, 422, "field {name}: {v}");
+        let msg = v["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "field {name}: {v}");
+    }
+    let tables = tokio::task::block_in_place(|| {
+        pg.psql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'tudi_layers' AND (tablename LIKE 'names%' OR tablename LIKE 'pending%')")
+    });
+    assert_eq!(tables, "", "tables written for refused uploads");
+    let cjk63 = "地".repeat(21);
+    let body = json!({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {cjk63.as_str(): "ok", "Geom": 3},
+        "geometry": {"type": "Point", "coordinates": [113.1, 23.0]}}]})
+    .to_string();
+    let (s, v) = post(
+        &c,
+        format!("{}/api/layers?id=names&title=Names&category=Test", a.base),
+        &key,
+        body,
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let cols = tokio::task::block_in_place(|| {
+        pg.psql("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'tudi_layers' AND table_name = 'names_v1'")
+    });
+    assert!(
+        cols.contains(&cjk63) && cols.contains("Geom"),
+        "columns: {cols}"
+    );
+
     // Concurrent reviews on both instances: one chain, no fork, no gap.
     let n_each = 40;
     let mut tasks = Vec::new();
