@@ -14,6 +14,7 @@ pub mod ops;
 pub mod propagate;
 pub mod reviews;
 pub mod state;
+pub mod store_probe;
 pub mod styles;
 pub mod tiles;
 pub mod upload;

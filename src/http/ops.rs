@@ -54,6 +54,9 @@ pub async fn health(
         "uptime_s": st.started.elapsed().as_secs(),
         "layer_memory_bytes": memory,
         "cache_bytes": st.cache.weighted_size(),
+        // Reported, never failing the check: tiles are served from memory
+        // with the database down.
+        "store": st.store_probe.report(st.catalog.as_ref()).await,
     });
     let status = if ready {
         StatusCode::OK

@@ -135,6 +135,8 @@ pub struct AppState {
     pub publish: Option<Arc<crate::publish::Publisher>>,
     /// Per-client rate buckets and tile render slots.
     pub limits: super::limits::Limits,
+    /// The store's state for `/health`.
+    pub store_probe: super::store_probe::StoreProbe,
 }
 
 /// What the review endpoints need.
@@ -163,6 +165,7 @@ impl AppState {
             keys: Default::default(),
             publish: None,
             limits,
+            store_probe: Default::default(),
         }
     }
 

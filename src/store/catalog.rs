@@ -139,6 +139,15 @@ impl EventKind {
 /// whole and durably (`synchronous=FULL` in the embedded store) or not at
 /// all. Methods block: call them off the async executor.
 pub trait Catalog: Send + Sync {
+    /// `sqlite` (the embedded store) or `postgres`, for `/health`.
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+    /// A round trip to a database server (blocking; the embedded store has
+    /// none to make).
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Every layer, deleted ones included.
     fn layers(&self) -> Result<Vec<LayerRow>, StoreError>;
     fn layer(&self, id: &str) -> Result<Option<LayerRow>, StoreError>;

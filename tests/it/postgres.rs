@@ -324,6 +324,19 @@ async fn database_restart_during_traffic() {
     let (s, v) = post(&c, format!("{}/api/reviews", a.base), &key, review_body(1)).await;
     assert_eq!(s, 201, "{v}");
     let mut acked = vec![v["id"].as_str().expect("id").to_string()];
+    let health = |c: reqwest::Client, base: String| async move {
+        let r = c
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .expect("health");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.expect("health json"))
+    };
+    let (s, h) = health(c.clone(), a.base.clone()).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["store"]["kind"], "postgres", "{h}");
+    assert_eq!(h["store"]["ok"], true, "{h}");
 
     // Tiles all along, from memory.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -365,6 +378,20 @@ async fn database_restart_during_traffic() {
     )
     .await;
     assert_eq!(s, 503, "{v}");
+    // /health stays 200 (tiles are served) and says the database is down.
+    let start = Instant::now();
+    loop {
+        let (s, h) = health(c.clone(), a.base.clone()).await;
+        assert_eq!(s, 200, "{h}");
+        if h["store"]["ok"] == false {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "/health still reports the database ok: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     tokio::task::block_in_place(|| pg.up());
     // Reviews resume on their own.
     let start = Instant::now();
@@ -391,6 +418,19 @@ async fn database_restart_during_traffic() {
         .await;
         assert_eq!(s, 201, "{v}");
         acked.push(v["id"].as_str().expect("id").to_string());
+    }
+    let start = Instant::now();
+    loop {
+        let (s, h) = health(c.clone(), a.base.clone()).await;
+        assert_eq!(s, 200, "{h}");
+        if h["store"]["ok"] == true {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "/health does not see the database back: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, bad) = tiles.await.expect("tiles");

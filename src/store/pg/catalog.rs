@@ -138,6 +138,15 @@ fn quote_ident(s: &str) -> String {
 }
 
 impl Catalog for PgCatalog {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get()?.simple_query("SELECT 1")?;
+        Ok(())
+    }
+
     fn layers(&self) -> Result<Vec<LayerRow>, StoreError> {
         let mut c = self.pool.get()?;
         c.query(
