@@ -4,7 +4,8 @@
 # lists: viewport grids (4 x 3 tiles of 512 px, a 1920 x 1080 screen) at each
 # zoom z10-z17 around every town centre and every fourth village, each tile
 # once, shuffled (seed 42). The layer is the 1 M-parcel `homestead_parcels`
-# (as in the issue's anchors), requested with a viewer's key.
+# (as in the issue's anchors), requested with an approver's key (the layer
+# is restricted: a viewer is answered 404).
 #
 #   cold: `--cache-mb 0`, every request renders;
 #   warm: `--cache-mb 4096`, after one pass over the list, so every tile is
@@ -88,7 +89,7 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-KEY="$("$BIN" keys create --role viewer --label load-bench --data-dir "$TMP/data" | tail -n 1)"
+KEY="$("$BIN" keys create --role approver --label load-bench --data-dir "$TMP/data" | tail -n 1)"
 
 cat >"$TMP/list.lua" <<'LUA'
 local paths = {}
@@ -142,6 +143,8 @@ bench() { # mode list conc
     -s "$TMP/list.lua" "$BASE" | grep '^RESULT ' | sed 's/^RESULT //')"
   ROWS+=("$1|$2|$3|$(rss_mib)|$r")
   echo "  $1 $2 c=$3: $r" >&2
+  # Refused requests measure the refusal, not the tiles.
+  if ! grep -q '"non2xx":0,"errors":0' <<<"$r"; then echo "non-2xx answers or errors: stopping" >&2; exit 1; fi
 }
 
 echo "== cold (--cache-mb 0)" >&2
