@@ -265,6 +265,21 @@ GSRC="$(curl -s "$MBASE/catalog" | python3 -c 'import json,sys; print(next(iter(
 bench "martin GeoJSON" cold z14-17 "$MBASE" "/$GSRC/" "" "$MPID" gzip "$GEOJSON_DUR"
 kill "$MPID"; wait "$MPID" 2>/dev/null || true
 
+# --- export: tudi export against martin-cp on the same box and zooms -------------
+EXPORT_MINZOOM="${EXPORT_MINZOOM:-12}"
+EXPORT_MAXZOOM="${EXPORT_MAXZOOM:-16}"
+BBOX="$(psql -tA "$PGURL" -c "SELECT concat_ws(',', ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)) FROM (SELECT ST_Extent(geom) e FROM $LAYER) t")"
+EXPORTS=()
+echo "== export z$EXPORT_MINZOOM-$EXPORT_MAXZOOM over $BBOX" >&2
+t0=$(date +%s.%N)
+"$BIN" export "$TMP/tudi.mbtiles" --layers "$LAYER" --layers-dir "$TMP/tudi-layers" --bbox "$BBOX" \
+  --minzoom "$EXPORT_MINZOOM" --maxzoom "$EXPORT_MAXZOOM" --quiet >"$TMP/tudi-export.json"
+EXPORTS+=("tudi export (from the source file, layer load included)|$(echo "$(date +%s.%N) - $t0" | bc)|$TMP/tudi.mbtiles")
+t0=$(date +%s.%N)
+"$(dirname "$MARTIN")/martin-cp" --source "$LAYER" --output-file "$TMP/martin.mbtiles" --mbtiles-type flat \
+  --bbox "$BBOX" --min-zoom "$EXPORT_MINZOOM" --max-zoom "$EXPORT_MAXZOOM" --concurrency 8 --pool-size 20 "$PGURL" >"$TMP/martin-cp.log" 2>&1
+EXPORTS+=("martin-cp (PostGIS, 8 concurrent)|$(echo "$(date +%s.%N) - $t0" | bc)|$TMP/martin.mbtiles")
+
 # --- the table -------------------------------------------------------------------
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%F %H:%M') UTC"
 echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), 1 thread, $CONNS connections, ${DUR} s per row; $("$MARTIN" --version 2>&1 | head -n 1); $("$NGINX" -v 2>&1 | sed 's/.*: //'); PostGIS $(psql -tA "$PGURL" -c 'SELECT postgis_lib_version()'); lists: $(wc -l <"$OUT/tiles-z14-17.txt") tiles z14-17, $(wc -l <"$OUT/tiles-z10-17.txt") tiles z10-17"
@@ -280,5 +295,19 @@ s = r["duration_us"] / 1e6
 n = max(r["requests"], 1)
 print(f"| {label} | {cache} | {lst} | {enc} | {r['requests'] / s:,.0f} | {r['p50_us'] / 1000:.1f} | "
       f"{r['p99_us'] / 1000:.1f} | {r['max_us'] / 1000:.0f} | {r['bytes'] / n:,.0f} | {r['non2xx'] + r['errors']} | {rss} |")
+PY
+done
+echo
+echo "Export of $LAYER, z$EXPORT_MINZOOM-$EXPORT_MAXZOOM over $BBOX into MBTiles:"
+echo
+echo "| tool | seconds | tiles | bytes |"
+echo "|---|---|---|---|"
+for row in "${EXPORTS[@]}"; do
+  IFS='|' read -r label secs file <<<"$row"
+  python3 - "$label" "$secs" "$file" <<'PY'
+import os, sqlite3, sys
+label, secs, f = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+n = sqlite3.connect(f).execute("SELECT count(*) FROM tiles").fetchone()[0]
+print(f"| {label} | {secs:.1f} | {n:,} | {os.path.getsize(f):,} |")
 PY
 done

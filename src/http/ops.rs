@@ -37,7 +37,12 @@ pub async fn health(
         .map(|l| l.memory_bytes())
         .sum();
     let hidden = hidden_ids(&st, &caller).len();
-    let (total, loaded) = if hidden == 0 {
+    // Once ready, the registry is the truth (layers published, created or
+    // deleted since start-up included); while loading, the counters are.
+    let (total, loaded) = if ready {
+        let n = snap.layers.values().filter(visible).count();
+        (n + failed, n)
+    } else if hidden == 0 {
         (all, all_loaded)
     } else {
         (

@@ -69,6 +69,18 @@ pub struct FileVersions {
 }
 
 impl VersionStore for FileVersions {
+    /// The file keeps feature ids in its own `tudi_fid` column: an attribute
+    /// of that name would be a second column of the same name.
+    fn check_fields(&self, fields: &[String]) -> Result<(), String> {
+        match fields.iter().find(|f| *f == super::fgb::FID_COLUMN) {
+            Some(f) => Err(format!(
+                "attribute `{f}` collides with the stored version's own `{f}` column \
+                 (it keeps feature ids): rename it"
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn write(&self, w: &VersionWrite<'_>) -> Result<Stored, PublishError> {
         let dir = self.data_dir.join("layers").join(w.layer);
         std::fs::create_dir_all(&dir).map_err(|e| PublishError::Io(dir.clone(), e))?;

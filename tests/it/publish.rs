@@ -178,6 +178,14 @@ async fn every_format_publishes_and_is_served_at_once() {
         let bytes = std::fs::read(f.path()).expect("read");
         assert_eq!(&bytes[..3], b"fgb", "{:?}", f.path());
     }
+    // /health counts the layer created since start-up.
+    let h: Value = get_as(&format!("{}/health", s.base), Role::Admin)
+        .await
+        .json()
+        .await
+        .expect("health");
+    assert_eq!(h["layers_total"], 2, "{h}");
+    assert_eq!(h["layers_loaded"], 2, "{h}");
 }
 
 #[tokio::test]
@@ -428,6 +436,13 @@ async fn bad_uploads_get_a_4xx_naming_the_problem() {
             "",
         ),
         ("not a geodata file", b"hello world".to_vec(), "text/plain", 415, ""),
+        (
+            "an attribute named like the stored feature-id column",
+            br#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"tudi_fid":7},"geometry":{"type":"Point","coordinates":[113.1,23.0]}}]}"#.to_vec(),
+            gj,
+            422,
+            "tudi_fid",
+        ),
     ];
     for (name, body, ct, want, needle) in cases {
         let (st, v) = post(
