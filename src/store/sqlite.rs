@@ -40,7 +40,11 @@ const PAGE_SIZE: i64 = 16384;
 pub const MAX_GROUP: usize = 1024;
 
 /// Bytes of records committed after which the writer asks for a checkpoint.
-const CHECKPOINT_BYTES: usize = 16 << 20;
+/// Small on purpose: after a 16 MB checkpoint the writer's finishing pass
+/// took 14 ms and the first commit on the rewound WAL 35 ms (both stall every
+/// waiting review: p99 47 ms at one connection); at 2 MB neither reaches
+/// 5 ms (p99 3.2 ms; BENCHMARKS.md, "Review through the API").
+const CHECKPOINT_BYTES: usize = 2 << 20;
 
 pub use super::audit_store::AppendReply;
 
