@@ -118,6 +118,28 @@ pub fn canonical(v: &Value) -> String {
     serde_json::to_string(&CanonicalValue(v)).unwrap_or_default()
 }
 
+/// The chain links of a group of records appended after the entry
+/// (`seq`, `prev_hash`), in order: each entry's hash covers the one before.
+/// Both audit stores link their groups here.
+pub fn link_group<'a>(
+    mut seq: u64,
+    prev_hash: &str,
+    bodies: impl Iterator<Item = &'a [u8]>,
+) -> Vec<ChainLink> {
+    let mut prev = prev_hash.to_string();
+    bodies
+        .map(|body| {
+            seq += 1;
+            let h = entry_hash(seq, &prev, body);
+            ChainLink {
+                seq,
+                prev_hash: std::mem::replace(&mut prev, h.clone()),
+                entry_hash: h,
+            }
+        })
+        .collect()
+}
+
 /// The hash of an entry: SHA-256 over a domain tag, the sequence number,
 /// the previous hash and the stored (canonical) record.
 pub fn entry_hash(seq: u64, prev_hash: &str, body: &[u8]) -> String {

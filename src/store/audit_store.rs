@@ -3,6 +3,7 @@
 //! ([`super::pg::PgAudit`]) are interchangeable.
 
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
@@ -29,4 +30,31 @@ pub trait AuditStore: Send + Sync {
     fn verify(&self) -> Result<VerifyReport, StoreError>;
     /// Number of entries.
     fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// One queued append, as both stores' writer threads receive it.
+pub(super) struct Append {
+    pub id: String,
+    /// The record's canonical JSON (made on the caller's thread).
+    pub body: String,
+    pub ruleset: Option<Arc<RuleSetSource>>,
+    pub reply: oneshot::Sender<Result<ChainLink, StoreError>>,
+}
+
+/// Fills `group` with `first` and every append already waiting, up to `max`
+/// (one group commit).
+pub(super) fn next_group(
+    first: Append,
+    rx: &mpsc::Receiver<Append>,
+    max: usize,
+    group: &mut Vec<Append>,
+) {
+    group.clear();
+    group.push(first);
+    while group.len() < max {
+        match rx.try_recv() {
+            Ok(j) => group.push(j),
+            Err(_) => break,
+        }
+    }
 }

@@ -29,9 +29,9 @@ use tokio::sync::oneshot;
 
 use super::StoreError;
 use super::audit::{
-    AuditEntry, ChainLink, GENESIS, RuleSetSource, Verifier, VerifyReport, entry_hash,
+    AuditEntry, ChainLink, GENESIS, RuleSetSource, Verifier, VerifyReport, link_group,
 };
-use super::audit_store::AuditStore;
+use super::audit_store::{Append, AuditStore, next_group};
 
 /// Page size of a new database, bytes.
 const PAGE_SIZE: i64 = 16384;
@@ -47,14 +47,6 @@ pub const MAX_GROUP: usize = 1024;
 const CHECKPOINT_BYTES: usize = 2 << 20;
 
 pub use super::audit_store::AppendReply;
-
-struct Append {
-    id: String,
-    /// The record's canonical JSON (made on the caller's thread).
-    body: String,
-    ruleset: Option<Arc<RuleSetSource>>,
-    reply: oneshot::Sender<Result<ChainLink, StoreError>>,
-}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -279,28 +271,10 @@ fn writer(
     mut checkpoints: Checkpoints,
 ) {
     let (mut seq, mut prev) = head;
-    let mut links = Vec::with_capacity(MAX_GROUP);
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = rx.recv() {
-        group.clear();
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
-        links.clear();
-        let (mut s, mut p) = (seq, prev.clone());
-        for job in &group {
-            s += 1;
-            let h = entry_hash(s, &p, job.body.as_bytes());
-            links.push(ChainLink {
-                seq: s,
-                prev_hash: std::mem::replace(&mut p, h.clone()),
-                entry_hash: h,
-            });
-        }
+        next_group(first, &rx, MAX_GROUP, &mut group);
+        let mut links = link_group(seq, &prev, group.iter().map(|j| j.body.as_bytes()));
         let mut new_rulesets: Vec<&RuleSetSource> = Vec::new();
         for rs in group.iter().filter_map(|j| j.ruleset.as_deref()) {
             if !known.contains(&rs.hash) && !new_rulesets.iter().any(|n| n.hash == rs.hash) {
@@ -309,8 +283,10 @@ fn writer(
         }
         match commit(&mut conn, &group, &links, &new_rulesets) {
             Ok(()) => {
-                seq = s;
-                prev = p;
+                if let Some(last) = links.last() {
+                    seq = last.seq;
+                    prev = last.entry_hash.clone();
+                }
                 known.extend(new_rulesets.iter().map(|r| r.hash.clone()));
                 let bytes = group.iter().map(|j| j.body.len()).sum::<usize>();
                 for (job, link) in group.drain(..).zip(links.drain(..)) {

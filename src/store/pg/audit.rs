@@ -18,22 +18,15 @@ use tokio::sync::oneshot;
 use super::Pool;
 use crate::store::StoreError;
 use crate::store::audit::{
-    AuditEntry, ChainLink, RuleSetSource, Verifier, VerifyReport, entry_hash,
+    AuditEntry, ChainLink, RuleSetSource, Verifier, VerifyReport, link_group,
 };
-use crate::store::audit_store::{AppendReply, AuditStore};
+use crate::store::audit_store::{Append, AppendReply, AuditStore, next_group};
 
 /// Most appends committed in one transaction.
 pub const MAX_GROUP: usize = 1024;
 
 /// Rows fetched at a time by `verify`.
 const VERIFY_BATCH: i32 = 2000;
-
-struct Append {
-    id: String,
-    body: String,
-    ruleset: Option<Arc<RuleSetSource>>,
-    reply: oneshot::Sender<Result<ChainLink, StoreError>>,
-}
 
 pub struct PgAudit {
     pool: Arc<Pool>,
@@ -59,14 +52,7 @@ impl PgAudit {
 fn writer(pool: &Pool, rx: mpsc::Receiver<Append>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = rx.recv() {
-        group.clear();
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
+        next_group(first, &rx, MAX_GROUP, &mut group);
         match commit(pool, &group) {
             Ok(links) => {
                 for (job, link) in group.drain(..).zip(links) {
@@ -96,18 +82,17 @@ fn commit(pool: &Pool, group: &[Append]) -> Result<Vec<ChainLink>, StoreError> {
         "SELECT seq, entry_hash FROM tudi.audit_head FOR UPDATE",
         &[],
     )?;
-    let mut seq = head.try_get::<_, i64>(0)? as u64;
-    let mut prev: String = head.try_get(1)?;
-    let mut links = Vec::with_capacity(group.len());
-    for job in group {
-        seq += 1;
-        let h = entry_hash(seq, &prev, job.body.as_bytes());
-        links.push(ChainLink {
-            seq,
-            prev_hash: std::mem::replace(&mut prev, h.clone()),
-            entry_hash: h,
-        });
-    }
+    let head_seq = head.try_get::<_, i64>(0)? as u64;
+    let head_hash: String = head.try_get(1)?;
+    let links = link_group(
+        head_seq,
+        &head_hash,
+        group.iter().map(|j| j.body.as_bytes()),
+    );
+    let (seq, prev) = match links.last() {
+        Some(l) => (l.seq, l.entry_hash.clone()),
+        None => (head_seq, head_hash),
+    };
     let mut rs_hash: Vec<&str> = Vec::new();
     let mut rs_text: Vec<&str> = Vec::new();
     for rs in group.iter().filter_map(|j| j.ruleset.as_deref()) {
