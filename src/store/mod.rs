@@ -30,6 +30,10 @@ pub enum StoreError {
     WriteFailed(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The store's configuration is unusable (a bad `--store` URL or TLS
+    /// setting); never carries credentials.
+    #[error("bad store configuration: {0}")]
+    Config(String),
     #[error("the store is shut down")]
     Closed,
     #[error("{0}")]

@@ -60,13 +60,13 @@ pub fn describe(c: &postgres::Config) -> String {
 /// password).
 pub fn parse(url: &str) -> Result<(postgres::Config, tls::TlsSettings), StoreError> {
     if !is_postgres_url(url) {
-        return Err(StoreError::Corrupt(
+        return Err(StoreError::Config(
             "--store takes a `postgres://user:password@host:port/dbname` URL".into(),
         ));
     }
     let (rest, settings) = tls::split(url)?;
     let mut config = postgres::Config::from_str(&rest)
-        .map_err(|e| StoreError::Corrupt(format!("bad --store connection string: {e}")))?;
+        .map_err(|e| StoreError::Config(format!("--store connection string: {e}")))?;
     config.ssl_mode(settings.mode.client_mode());
     Ok((config, settings))
 }

@@ -98,7 +98,7 @@ pub fn split(url: &str) -> Result<(String, TlsSettings), StoreError> {
                     "verify-ca" => SslMode::VerifyCa,
                     "verify-full" => SslMode::VerifyFull,
                     other => {
-                        return Err(StoreError::Corrupt(format!(
+                        return Err(StoreError::Config(format!(
                             "bad --store connection string: sslmode={other} (use disable, \
                              prefer, require, verify-ca or verify-full)"
                         )));
@@ -165,7 +165,7 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, StoreError
         let roots = Arc::new(roots(settings.rootcert.as_deref())?);
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
-            .map_err(|e| StoreError::Corrupt(format!("sslrootcert: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("sslrootcert: {e}")))?;
         if settings.mode == SslMode::VerifyFull {
             webpki
         } else {
@@ -176,7 +176,7 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, StoreError
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Corrupt(format!("TLS: {e}")))?
+        .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -189,7 +189,7 @@ fn roots(rootcert: Option<&str>) -> Result<RootCertStore, StoreError> {
     match rootcert {
         Some(path) if path != "system" => {
             let bad = |e: &dyn std::fmt::Display| {
-                StoreError::Corrupt(format!("cannot read sslrootcert={path}: {e}"))
+                StoreError::Config(format!("cannot read sslrootcert={path}: {e}"))
             };
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| bad(&e))?
@@ -206,7 +206,7 @@ fn roots(rootcert: Option<&str>) -> Result<RootCertStore, StoreError> {
             let found = rustls_native_certs::load_native_certs();
             store.add_parsable_certificates(found.certs);
             if store.is_empty() {
-                return Err(StoreError::Corrupt(
+                return Err(StoreError::Config(
                     "sslmode=verify-*: no system root certificates found; name the \
                      server's root with sslrootcert=/path/root.crt"
                         .into(),
