@@ -39,7 +39,7 @@ use tudi::crs::{
     AxisOrder, Crs, MAX_LAT, Transformer, gk_to_lonlat, lonlat_to_gk, lonlat_to_mercator,
     mercator_to_lonlat,
 };
-use tudi::layer::{Feature, GeomKind, Layer, LayerDef, Registry};
+use tudi::layer::{GeomKind, Layer, LayerDef, NewFeature, Registry};
 use tudi::tiles::{RenderOptions, TileCoord, render_layer};
 
 fn config(cases: u32) -> Config {
@@ -302,7 +302,7 @@ fn check_tile_polygon(
     let def = layer_def(&format!(
         "simplify_px = {simplify_px}\ndrop_small = {drop_small}\nmaxzoom = 20"
     ));
-    let f = Feature::new(1, merc.into(), vec![]).unwrap();
+    let f = NewFeature::new(1, merc.into(), vec![]).unwrap();
     let layer = Layer::build(
         def,
         1,
@@ -311,7 +311,8 @@ fn check_tile_polygon(
         vec![],
         vec![f],
         vec![],
-    );
+    )
+    .expect("attributes fit");
     let opts = RenderOptions::default();
     let r = render_layer(&layer, t, &opts);
     let bytes = Tile {
@@ -556,7 +557,7 @@ fn review_measures(ring: &[(f64, f64)], point: (f64, f64)) -> (f64, Option<f64>)
         text,
     )
     .unwrap();
-    let f = Feature::new(
+    let f = NewFeature::new(
         1,
         geo::Point::new(x, y).into(),
         vec![(0, tudi::layer::Value::Float(1e6))],
@@ -570,7 +571,8 @@ fn review_measures(ring: &[(f64, f64)], point: (f64, f64)) -> (f64, Option<f64>)
         vec![("d".into(), tudi::layer::FieldType::Number)],
         vec![f],
         vec![],
-    );
+    )
+    .expect("attributes fit");
     let snap = Registry::new(vec![layer]).snapshot();
     let mut coords: Vec<[f64; 2]> = ring.iter().map(|&(a, b)| [a, b]).collect();
     coords.push(coords[0]);

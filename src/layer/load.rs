@@ -11,8 +11,9 @@ use geo::CoordsIter;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::attrs::{AttrError, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
-use super::model::{Feature, FieldType, GeomKind, Layer};
+use super::model::{Feature, FieldType, GeomKind, Layer, NewFeature};
 use super::read::{RawDataset, RawFeature, ReadError, read_file};
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
@@ -38,6 +39,8 @@ pub enum LoadError {
         declared: i32,
         configured: u32,
     },
+    #[error("layer `{layer}`: {source}")]
+    Attrs { layer: String, source: AttrError },
     #[error("layer `{layer}`: {count} invalid feature(s) and the layer's policy is `invalid = \"reject\"`: {}", examples.join("; "))]
     Invalid {
         layer: String,
@@ -124,6 +127,11 @@ pub fn build_layer(
     let mut problems: Vec<(u64, String)> = Vec::new();
     let (mut repaired, mut dropped) = (0usize, 0usize);
     let mut invalid: Vec<String> = Vec::new();
+    // Attributes go into the layer's store as features are merged, in
+    // order: each feature's pairs are dropped as soon as they are stored.
+    // As many fields as `fields` below has.
+    let mut attrs = AttrsBuilder::new(def.attributes.len().min(raw.field_types.len()));
+    let mut attr_error: Option<AttrError> = None;
     let mut merge = |o: Outcome, kind: &mut Option<GeomKind>| {
         if let Some(reason) = o.repaired {
             problems.push((o.id, format!("repaired: {reason}")));
@@ -140,7 +148,17 @@ pub fn build_layer(
                     *kind = k;
                 }
                 if let Some(f) = f {
-                    features.push(f);
+                    let props = f.props.iter().map(|(k, v)| (*k, ValueRef::from(v)));
+                    match attrs.push_row(props) {
+                        Ok(row) => {
+                            if let Some(f) = Feature::new(f.id, f.geometry, row) {
+                                features.push(f);
+                            }
+                        }
+                        Err(e) => {
+                            attr_error.get_or_insert(e);
+                        }
+                    }
                 }
             }
         }
@@ -194,6 +212,12 @@ pub fn build_layer(
         }
     }
     drop(raw_features);
+    if let Some(source) = attr_error {
+        return Err(LoadError::Attrs {
+            layer: def.id.clone(),
+            source,
+        });
+    }
     if !invalid.is_empty() && !repair {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
@@ -207,13 +231,14 @@ pub fn build_layer(
         .zip(raw.field_types)
         .map(|(name, t)| (name.clone(), t.unwrap_or(FieldType::String)))
         .collect();
-    let layer = Layer::build(
+    let layer = Layer::from_parts(
         def.clone(),
         version,
         content_hash,
         kind.unwrap_or(GeomKind::Polygon),
         fields,
         features,
+        attrs.finish(),
         problems.clone(),
     );
     let report = LoadReport {
@@ -240,7 +265,7 @@ const PARALLEL_MIN: usize = 20_000;
 struct Outcome {
     id: u64,
     repaired: Option<String>,
-    result: Result<(Option<GeomKind>, Option<Feature>), String>,
+    result: Result<(Option<GeomKind>, Option<NewFeature>), String>,
 }
 
 fn empty_feature() -> RawFeature {
@@ -281,7 +306,7 @@ fn process(rf: RawFeature, kind: Option<GeomKind>, repair: bool, tf: &Transforme
         return out;
     }
     let k = GeomKind::of(&g);
-    out.result = Ok((k, Feature::new(id, g, rf.props)));
+    out.result = Ok((k, NewFeature::new(id, g, rf.props)));
     out
 }
 

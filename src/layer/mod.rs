@@ -1,6 +1,7 @@
 //! Layers: definitions (`layers/*.toml`), reading and validation of source
 //! files, loading (reprojection, indexing) and the immutable in-memory model.
 
+pub mod attrs;
 pub mod config;
 pub mod load;
 pub mod model;
@@ -8,7 +9,8 @@ pub mod read;
 pub mod registry;
 pub mod validate;
 
+pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 pub use config::{Access, ConfigError, InvalidPolicy, LayerDef, SourceFormat};
 pub use load::{LoadError, LoadReport, load_all, load_layer};
-pub use model::{Feature, FieldType, GeomKind, Layer, Value};
+pub use model::{Feature, FieldType, GeomKind, Layer, NewFeature, Value};
 pub use registry::Registry;

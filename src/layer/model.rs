@@ -11,6 +11,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use serde::Serialize;
 
+use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::LayerDef;
 
 /// Type of one attribute column, as announced in TileJSON `vector_layers`.
@@ -21,8 +22,9 @@ pub enum FieldType {
     Boolean,
 }
 
-/// A typed attribute value. Strings are shared: the same value appears in many
-/// features (village codes, classes), and the loader interns them.
+/// A typed attribute value, owned: as read from a source (strings shared:
+/// the reader interns repeated ones). A loaded layer stores its values in
+/// an [`Attrs`] and hands out [`ValueRef`]s.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     String(Arc<str>),
@@ -82,30 +84,60 @@ impl GeomKind {
     }
 }
 
-/// One feature: id, geometry in EPSG:3857 metres, attributes as
-/// `(field index, value)` pairs (only the allow-listed fields, absent = null).
+/// One stored feature: id, geometry in EPSG:3857 metres, its bounding box
+/// and its row in the layer's attribute store ([`Layer::prop`],
+/// [`Layer::props`] read the attributes).
 #[derive(Debug, Clone)]
 pub struct Feature {
     pub id: u64,
     pub geometry: Geometry,
     pub bbox: Rect,
-    pub props: Vec<(u16, Value)>,
+    /// Row of this feature in [`Layer::attrs`].
+    pub row: u32,
 }
 
 impl Feature {
-    /// Builds a feature, computing its bounding box. `None` for an empty geometry.
-    pub fn new(id: u64, geometry: Geometry, props: Vec<(u16, Value)>) -> Option<Feature> {
+    /// Builds a stored feature, computing its bounding box. `None` for an
+    /// empty geometry. `row` is its row in the layer's [`Attrs`].
+    pub fn new(id: u64, geometry: Geometry, row: u32) -> Option<Feature> {
         let bbox = geometry.bounding_rect()?;
         Some(Feature {
             id,
             geometry,
             bbox,
+            row,
+        })
+    }
+}
+
+/// A feature before it is stored: id, geometry in EPSG:3857 metres and its
+/// attributes as `(field index, value)` pairs (only the allow-listed
+/// fields, absent = null). [`Layer::build`] stores a list of them.
+#[derive(Debug, Clone)]
+pub struct NewFeature {
+    pub id: u64,
+    pub geometry: Geometry,
+    pub props: Vec<(u16, Value)>,
+}
+
+impl NewFeature {
+    /// `None` for an empty geometry (which a layer cannot store).
+    pub fn new(id: u64, geometry: Geometry, props: Vec<(u16, Value)>) -> Option<NewFeature> {
+        geometry.bounding_rect()?;
+        Some(NewFeature {
+            id,
+            geometry,
             props,
         })
     }
 
-    pub fn prop(&self, field: u16) -> Option<&Value> {
-        self.props.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    /// A stored feature of `layer` with owned copies of its attributes.
+    pub fn from_stored(layer: &Layer, f: &Feature) -> NewFeature {
+        NewFeature {
+            id: f.id,
+            geometry: f.geometry.clone(),
+            props: layer.props(f).map(|(k, v)| (k, v.to_value())).collect(),
+        }
     }
 }
 
@@ -121,9 +153,12 @@ pub struct Layer {
     /// SHA-256 (hex, first 16 chars) of the source bytes: identifies the content.
     pub content_hash: String,
     pub kind: GeomKind,
-    /// Attribute columns in allow-list order; `Feature::props` index into this.
+    /// Attribute columns in allow-list order; [`Attrs`] field indexes
+    /// index into this.
     pub fields: Vec<(String, FieldType)>,
     pub features: Vec<Feature>,
+    /// The features' attributes (see [`Feature::row`]).
+    pub attrs: Attrs,
     pub tree: RTree<IndexEntry>,
     /// Bounds in lon/lat degrees: `[west, south, east, north]`.
     pub bounds: [f64; 4],
@@ -132,14 +167,49 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// Builds the layer: bulk-loads the R-tree over the features' boxes.
+    /// Builds the layer from features with their attributes: stores the
+    /// attributes dictionary-encoded, then as [`Layer::from_parts`].
     pub fn build(
         def: LayerDef,
         version: u64,
         content_hash: String,
         kind: GeomKind,
         fields: Vec<(String, FieldType)>,
+        features: Vec<NewFeature>,
+        repaired: Vec<(u64, String)>,
+    ) -> Result<Layer, AttrError> {
+        let mut attrs = AttrsBuilder::new(fields.len());
+        let mut stored = Vec::with_capacity(features.len());
+        for f in features {
+            let row = attrs.push_row(f.props.iter().map(|(k, v)| (*k, ValueRef::from(v))))?;
+            if let Some(f) = Feature::new(f.id, f.geometry, row) {
+                stored.push(f);
+            }
+        }
+        Ok(Layer::from_parts(
+            def,
+            version,
+            content_hash,
+            kind,
+            fields,
+            stored,
+            attrs.finish(),
+            repaired,
+        ))
+    }
+
+    /// Builds the layer from stored features and their attribute store
+    /// (each `Feature::row` a row of `attrs`): bulk-loads the R-tree over
+    /// the features' boxes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        def: LayerDef,
+        version: u64,
+        content_hash: String,
+        kind: GeomKind,
+        fields: Vec<(String, FieldType)>,
         features: Vec<Feature>,
+        attrs: Attrs,
         repaired: Vec<(u64, String)>,
     ) -> Layer {
         let entries: Vec<IndexEntry> = features
@@ -162,6 +232,7 @@ impl Layer {
             kind,
             fields,
             features,
+            attrs,
             tree,
             bounds,
             repaired,
@@ -174,6 +245,17 @@ impl Layer {
         self.tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| &self.features[e.data as usize])
+    }
+
+    /// The value of attribute `field` of feature `f` (`None`: absent).
+    pub fn prop(&self, f: &Feature, field: u16) -> Option<ValueRef<'_>> {
+        self.attrs.get(f.row, field)
+    }
+
+    /// The attributes of feature `f` as `(field index, value)` in field
+    /// order, absent ones skipped.
+    pub fn props(&self, f: &Feature) -> impl Iterator<Item = (u16, ValueRef<'_>)> + '_ {
+        self.attrs.row(f.row)
     }
 
     pub fn field_index(&self, name: &str) -> Option<u16> {
@@ -196,11 +278,7 @@ impl Layer {
     pub fn memory_bytes(&self) -> usize {
         let coords = self.vertex_count() * std::mem::size_of::<geo::Coord>();
         let feats = self.features.len() * std::mem::size_of::<Feature>();
-        let props: usize = self
-            .features
-            .iter()
-            .map(|f| f.props.capacity() * std::mem::size_of::<(u16, Value)>())
-            .sum();
+        let props = self.attrs.memory_bytes();
         // rstar stores each leaf entry plus about one parent node per ~6 leaves.
         let tree = self.features.len() * std::mem::size_of::<IndexEntry>() * 7 / 6;
         coords + feats + props + tree

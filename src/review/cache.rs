@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::layer::{Layer, Value};
+use crate::layer::{Layer, ValueRef};
 
 /// What is indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +68,15 @@ impl ByValue {
 
 /// An attribute value as a lookup key: strings as they are, integers and
 /// integral floats in decimal.
-pub(crate) fn value_key(v: &Value) -> Option<String> {
+pub(crate) fn value_key(v: ValueRef<'_>) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9e15 => {
-            Some(format!("{}", *f as i64))
+        ValueRef::String(s) => Some(s.to_string()),
+        ValueRef::Int(i) => Some(i.to_string()),
+        ValueRef::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9e15 => {
+            Some(format!("{}", f as i64))
         }
-        Value::Float(f) => Some(f.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        ValueRef::Float(f) => Some(f.to_string()),
+        ValueRef::Bool(b) => Some(b.to_string()),
     }
 }
 
@@ -130,7 +130,7 @@ impl IndexCache {
         let data = self.get_or_build(layer, field, Kind::ByValue, || {
             let mut m: HashMap<String, Vec<u32>> = HashMap::new();
             for (i, f) in layer.features.iter().enumerate() {
-                if let Some(k) = f.prop(fi).and_then(value_key) {
+                if let Some(k) = layer.prop(f, fi).and_then(value_key) {
                     m.entry(k).or_default().push(i as u32);
                 }
             }
@@ -147,7 +147,7 @@ impl IndexCache {
             let m = layer
                 .features
                 .iter()
-                .filter_map(|f| f.prop(fi).and_then(Value::as_f64))
+                .filter_map(|f| layer.prop(f, fi).and_then(ValueRef::as_f64))
                 .filter(|v| v.is_finite())
                 .fold(None, |acc: Option<f64>, v| {
                     Some(acc.map_or(v, |a| a.max(v)))

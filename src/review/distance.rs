@@ -17,24 +17,24 @@ use super::eval::{Ctx, EPS_M, attributes, finding, missing_layer, num, round, un
 use super::geom::{Shape, nearest, project_clipped};
 use super::rules::{Rule, Setback};
 use super::verdict::{FeatureRef, Finding, Outcome};
-use crate::layer::{Feature, Layer, Value};
+use crate::layer::{Feature, Layer, ValueRef};
 
 /// The setback a feature requires (`None`: its class has none configured).
 fn required(setback: &Setback, layer: &Layer, f: &Feature) -> Option<f64> {
-    let prop = |field: &str| layer.field_index(field).and_then(|i| f.prop(i));
+    let prop = |field: &str| layer.field_index(field).and_then(|i| layer.prop(f, i));
     match setback {
         Setback::Class { field, metres } => prop(field)
             .and_then(value_key)
             .and_then(|k| metres.get(&k).copied()),
         Setback::Bands { field, bands } => {
-            let v = prop(field).and_then(Value::as_f64)?;
+            let v = prop(field).and_then(ValueRef::as_f64)?;
             bands
                 .iter()
                 .find(|b| b.min <= v && v <= b.max)
                 .map(|b| b.metres)
         }
         Setback::Field { field } => prop(field)
-            .and_then(Value::as_f64)
+            .and_then(ValueRef::as_f64)
             .filter(|v| v.is_finite() && *v >= 0.0),
     }
 }
@@ -120,8 +120,8 @@ pub(crate) fn min_distance(
                 None => Some(0.0),
                 Some(o) => layer
                     .field_index(o)
-                    .and_then(|i| f.prop(i))
-                    .and_then(Value::as_f64)
+                    .and_then(|i| layer.prop(f, i))
+                    .and_then(ValueRef::as_f64)
                     .filter(|v| v.is_finite() && *v >= 0.0),
             };
             let distance = (n.distance - offset.unwrap_or(0.0)).max(0.0);
@@ -211,7 +211,7 @@ pub(crate) fn min_distance(
         let class = n
             .layer
             .field_index(setback_field(setback))
-            .and_then(|i| n.feature.prop(i))
+            .and_then(|i| n.layer.prop(n.feature, i))
             .and_then(value_key)
             .unwrap_or_default();
         format!(

@@ -16,7 +16,7 @@ use super::rules::{Predicate, Rule, RuleSet};
 use super::spatial;
 use super::verdict::{Finding, Outcome, ReviewInput, Verdict};
 use crate::layer::registry::Snapshot;
-use crate::layer::{Feature, Layer, Value};
+use crate::layer::{Feature, Layer, ValueRef};
 
 /// Measured areas within this many m² of a threshold count as on it
 /// (floating-point noise of projecting and clipping, far below survey
@@ -235,19 +235,19 @@ pub(crate) fn attributes<'f>(
 ) -> BTreeMap<String, serde_json::Value> {
     let mut m = BTreeMap::new();
     for name in fields {
-        if let Some(v) = layer.field_index(name).and_then(|i| feature.prop(i)) {
+        if let Some(v) = layer.field_index(name).and_then(|i| layer.prop(feature, i)) {
             m.insert(name.to_string(), json_value(v));
         }
     }
     m
 }
 
-fn json_value(v: &Value) -> serde_json::Value {
+fn json_value(v: ValueRef<'_>) -> serde_json::Value {
     match v {
-        Value::String(s) => serde_json::Value::String(s.to_string()),
-        Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
+        ValueRef::String(s) => serde_json::Value::String(s.to_string()),
+        ValueRef::Int(i) => serde_json::Value::from(i),
+        ValueRef::Float(f) => serde_json::Number::from_f64(f)
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Bool(b) => serde_json::Value::Bool(*b),
+        ValueRef::Bool(b) => serde_json::Value::Bool(b),
     }
 }

@@ -169,7 +169,7 @@ pub(crate) fn one_household(ctx: &mut Ctx<'_>, rule: &Rule) -> Finding {
     let key = |layer: &crate::layer::Layer, f: &crate::layer::Feature, field: &str| {
         layer
             .field_index(field)
-            .and_then(|i| f.prop(i))
+            .and_then(|i| layer.prop(f, i))
             .and_then(value_key)
     };
     let mut others = Vec::new();

@@ -227,7 +227,7 @@ fn passes_filter(ctx: &Ctx<'_>, layer: &Layer, f: &Feature, filter: &OverlapFilt
     let key = |field: &str| {
         layer
             .field_index(field)
-            .and_then(|i| f.prop(i))
+            .and_then(|i| layer.prop(f, i))
             .and_then(value_key)
     };
     for (field, values) in &filter.only {
@@ -368,7 +368,7 @@ pub(crate) fn zone_class(
                 continue;
             }
             let class = fi
-                .and_then(|i| h.feature.prop(i))
+                .and_then(|i| layer.prop(h.feature, i))
                 .and_then(value_key)
                 .unwrap_or_default();
             let st = classes.get(&class).copied().unwrap_or(unknown);

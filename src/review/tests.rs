@@ -525,7 +525,12 @@ fn a_new_layer_version_gets_a_new_index() {
         .expect("layer");
     let def = parcels.def.clone();
     let fields = parcels.fields.clone();
-    let feats: Vec<_> = parcels.features.iter().skip(1).cloned().collect();
+    let feats: Vec<_> = parcels
+        .features
+        .iter()
+        .skip(1)
+        .map(|f| crate::layer::NewFeature::from_stored(parcels, f))
+        .collect();
     *parcels = crate::layer::Layer::build(
         def,
         2,
@@ -534,7 +539,8 @@ fn a_new_layer_version_gets_a_new_index() {
         fields,
         feats,
         vec![],
-    );
+    )
+    .expect("attributes fit");
     let snap2 = snapshot_of(layers);
     assert_eq!(
         status(&evaluate(&rules, &snap2, &req), "one_household"),

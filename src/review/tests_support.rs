@@ -28,7 +28,7 @@ use geo::{Coord, Geometry, LineString, MapCoords, MultiPolygon, Point, Polygon};
 
 use crate::crs::{gk_to_lonlat, lonlat_to_gk, lonlat_to_mercator};
 use crate::layer::registry::Snapshot;
-use crate::layer::{Feature, FieldType, GeomKind, Layer, LayerDef, Value};
+use crate::layer::{FieldType, GeomKind, Layer, LayerDef, NewFeature, Value};
 use crate::review::{Applicant, Application, ReviewInput, RuleSet};
 
 pub const LON0: f64 = 113.0;
@@ -93,7 +93,7 @@ pub fn layer(id: &str, fields: &[&str], features: Vec<(Geometry, Vec<(&str, Valu
         .map(|f| (f.to_string(), FieldType::String))
         .collect();
     let mut kind = GeomKind::Polygon;
-    let feats: Vec<Feature> = features
+    let feats: Vec<NewFeature> = features
         .into_iter()
         .enumerate()
         .map(|(i, (g, props))| {
@@ -113,7 +113,7 @@ pub fn layer(id: &str, fields: &[&str], features: Vec<(Geometry, Vec<(&str, Valu
                     (fi as u16, v)
                 })
                 .collect();
-            Feature::new(i as u64 + 1, merc, props).expect("non-empty")
+            NewFeature::new(i as u64 + 1, merc, props).expect("non-empty")
         })
         .collect();
     let hash = format!("t{:015}", NEXT.fetch_add(1, Ordering::Relaxed));
@@ -126,6 +126,7 @@ pub fn layer(id: &str, fields: &[&str], features: Vec<(Geometry, Vec<(&str, Valu
         feats,
         vec![],
     )
+    .expect("attributes fit")
 }
 
 fn poly(p: Polygon) -> Geometry {

@@ -8,14 +8,14 @@
 //! The prost message types (`geozero::mvt::tile`) are reused.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::hash_map::Entry;
 
 use foldhash::fast::RandomState;
 
 use geozero::mvt::{Message, tile};
 use i_overlay::i_float::int::point::IntPoint;
 
-use crate::layer::{FieldType, Value};
+use crate::layer::{Attrs, FieldType, ValueRef};
 
 const MOVE_TO: u32 = 1;
 const LINE_TO: u32 = 2;
@@ -88,15 +88,6 @@ impl GeometryWriter {
     }
 }
 
-/// Hashable identity of an attribute value (floats by their bits).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ValueKey {
-    Str(Arc<str>),
-    Int(i64),
-    Float(u64),
-    Bool(bool),
-}
-
 /// Builds one `tile::Layer`: features plus de-duplicated keys and values.
 #[derive(Debug)]
 pub(super) struct LayerBuilder {
@@ -107,10 +98,11 @@ pub(super) struct LayerBuilder {
     /// Field index -> key index, assigned on first use.
     key_of_field: Vec<Option<u32>>,
     values: Vec<tile::Value>,
-    /// Value -> index in `values`. foldhash (randomly seeded per map, so
-    /// published values cannot be chosen to collide), not the default
+    /// Layer value id (see `layer::Attrs`: one id per distinct value, the
+    /// identity this table de-duplicates by) -> index in `values`. Integer
+    /// keys: no string is hashed per tile. foldhash, not the default
     /// SipHash, which was 15% of a cold z14 tile's time (perf, BENCHMARKS.md).
-    value_index: HashMap<ValueKey, u32, RandomState>,
+    value_index: HashMap<u32, u32, RandomState>,
     /// Encoded size of the layer so far (features, keys, values), bytes.
     bytes: usize,
 }
@@ -148,20 +140,35 @@ impl LayerBuilder {
         self.features.len()
     }
 
-    /// Adds a feature. `props` index into `fields`; unknown indices are ignored.
+    /// Adds a feature. `props` are `(field, value id)` pairs: fields index
+    /// into `fields`, value ids into `attrs`; unknown ones are ignored.
     pub fn add(
         &mut self,
         id: u64,
         kind: tile::GeomType,
         geometry: &[u32],
-        props: &[(u16, Value)],
+        props: impl Iterator<Item = (u16, u32)>,
+        attrs: &Attrs,
         fields: &[(String, FieldType)],
     ) {
-        let mut tags = Vec::with_capacity(props.len() * 2);
+        let mut tags = Vec::with_capacity(2 * fields.len());
         for (field, value) in props {
-            let f = usize::from(*field);
+            let f = usize::from(field);
             let Some((name, _)) = fields.get(f) else {
                 continue;
+            };
+            let val = match self.value_index.entry(value) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    let Some(v) = attrs.values().get(value) else {
+                        continue;
+                    };
+                    let v = tile_value(v);
+                    let next = self.values.len() as u32;
+                    self.bytes += field_len(v.encoded_len());
+                    self.values.push(v);
+                    *e.insert(next)
+                }
             };
             let key = match self.key_of_field.get(f).copied().flatten() {
                 Some(k) => k,
@@ -175,19 +182,6 @@ impl LayerBuilder {
                     k
                 }
             };
-            let vkey = match value {
-                Value::String(s) => ValueKey::Str(s.clone()),
-                Value::Int(i) => ValueKey::Int(*i),
-                Value::Float(x) => ValueKey::Float(x.to_bits()),
-                Value::Bool(b) => ValueKey::Bool(*b),
-            };
-            let next = self.values.len() as u32;
-            let val = *self.value_index.entry(vkey).or_insert_with(|| {
-                let v = tile_value(value);
-                self.bytes += field_len(v.encoded_len());
-                self.values.push(v);
-                next
-            });
             tags.push(key);
             tags.push(val);
         }
@@ -216,14 +210,14 @@ impl LayerBuilder {
 /// Strings as `string_value`, non-negative integers as `int_value` (a plain
 /// varint), negative ones as `sint_value` (zigzag: 1-2 bytes instead of 10),
 /// floats as `double_value`, booleans as `bool_value`.
-fn tile_value(v: &Value) -> tile::Value {
+fn tile_value(v: ValueRef<'_>) -> tile::Value {
     let mut t = tile::Value::default();
     match v {
-        Value::String(s) => t.string_value = Some(s.to_string()),
-        Value::Int(i) if *i >= 0 => t.int_value = Some(*i),
-        Value::Int(i) => t.sint_value = Some(*i),
-        Value::Float(x) => t.double_value = Some(*x),
-        Value::Bool(b) => t.bool_value = Some(*b),
+        ValueRef::String(s) => t.string_value = Some(s.to_string()),
+        ValueRef::Int(i) if i >= 0 => t.int_value = Some(i),
+        ValueRef::Int(i) => t.sint_value = Some(i),
+        ValueRef::Float(x) => t.double_value = Some(x),
+        ValueRef::Bool(b) => t.bool_value = Some(b),
     }
     t
 }
@@ -248,14 +242,29 @@ mod tests {
             ("name".to_string(), FieldType::String),
             ("n".to_string(), FieldType::Number),
         ];
+        let names: Vec<String> = (0..17).map(|i| format!("v{i}")).collect();
+        let attrs = Attrs::from_rows(
+            2,
+            (0..300u64).map(|i| {
+                [
+                    (0, ValueRef::String(&names[i as usize % 17])),
+                    (1, ValueRef::Int(i as i64 * 1000)),
+                ]
+            }),
+        )
+        .unwrap();
         let mut b = LayerBuilder::new("plots", 4096, 2);
         for i in 0..300u64 {
-            let props = vec![
-                (0, Value::String(format!("v{}", i % 17).into())),
-                (1, Value::Int(i as i64 * 1000)),
-            ];
             let g: Vec<u32> = (0..(i as u32 % 50)).map(|k| k * 1_000).collect();
-            b.add(i * 7919, tile::GeomType::Polygon, &g, &props, &fields);
+            let props = attrs.row_ids(i as u32);
+            b.add(
+                i * 7919,
+                tile::GeomType::Polygon,
+                &g,
+                props,
+                &attrs,
+                &fields,
+            );
         }
         let want = b.bytes();
         let layer = b.finish();

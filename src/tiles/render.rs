@@ -346,7 +346,6 @@ fn render_layer_capped(
         .filter(|(l, _)| *l == layer.def.id)
         .map(|(_, f)| *f)
         .collect();
-    let mut shown = Vec::new();
     let mut w = Worker::new(&params);
     for i in candidates {
         let Some(f) = layer.features.get(i as usize) else {
@@ -359,14 +358,18 @@ fn render_layer_capped(
         };
         match outcome {
             Outcome::Kept | Outcome::Enlarged => {
-                let props = if hide.is_empty() {
-                    &f.props
-                } else {
-                    shown.clear();
-                    shown.extend(f.props.iter().filter(|(k, _)| !hide.contains(k)).cloned());
-                    &shown
-                };
-                builder.add(f.id, kind, &w.writer.cmds, props, &layer.fields);
+                let props = layer
+                    .attrs
+                    .row_ids(f.row)
+                    .filter(|(k, _)| !hide.contains(k));
+                builder.add(
+                    f.id,
+                    kind,
+                    &w.writer.cmds,
+                    props,
+                    &layer.attrs,
+                    &layer.fields,
+                );
                 if cap.is_some_and(|c| encode::field_len(builder.bytes()) > c) {
                     return Err(Overflow {
                         encoded: builder.len(),

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod attrs;
 mod perf;
 mod polygons;
 mod render;
@@ -15,7 +16,7 @@ use std::path::Path;
 use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon, Rect, Validation};
 use geozero::mvt::{Message, Tile};
 
-use crate::layer::{Feature, FieldType, GeomKind, Layer, LayerDef, Value};
+use crate::layer::{FieldType, GeomKind, Layer, LayerDef, NewFeature, Value};
 use crate::tiles::TileCoord;
 
 /// A layer definition; `extra` is appended TOML (`drop_small = false`, ...).
@@ -27,7 +28,7 @@ pub fn def(id: &str, extra: &str) -> LayerDef {
     LayerDef::from_str(Path::new("Cargo.toml"), &text).unwrap()
 }
 
-pub fn layer(id: &str, extra: &str, kind: GeomKind, features: Vec<Feature>) -> Layer {
+pub fn layer(id: &str, extra: &str, kind: GeomKind, features: Vec<NewFeature>) -> Layer {
     let fields = vec![
         ("name".to_string(), FieldType::String),
         ("count".to_string(), FieldType::Number),
@@ -43,10 +44,11 @@ pub fn layer(id: &str, extra: &str, kind: GeomKind, features: Vec<Feature>) -> L
         features,
         vec![],
     )
+    .expect("attributes fit")
 }
 
-pub fn feature(id: u64, g: impl Into<Geometry>) -> Feature {
-    Feature::new(id, g.into(), vec![]).unwrap()
+pub fn feature(id: u64, g: impl Into<Geometry>) -> NewFeature {
+    NewFeature::new(id, g.into(), vec![]).unwrap()
 }
 
 /// Tile-unit coordinates of one tile <-> EPSG:3857, to place test shapes.
@@ -285,7 +287,7 @@ pub fn plots(
     step: f64,
     size: f64,
     seed: u64,
-) -> Vec<Feature> {
+) -> Vec<NewFeature> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(n * n);
     for i in 0..n {
@@ -302,7 +304,7 @@ pub fn plots(
                 (0u16, Value::String(format!("plot-{}", i % 7).into())),
                 (1u16, Value::Int((i * n + j) as i64)),
             ];
-            out.push(Feature::new((i * n + j) as u64 + 1, p.into(), props).unwrap());
+            out.push(NewFeature::new((i * n + j) as u64 + 1, p.into(), props).unwrap());
         }
     }
     out

@@ -6,7 +6,7 @@ use geozero::mvt::{Message, Tile};
 use mvt_reader::feature::Value as MV;
 
 use super::{Frame, check_tile, feature, layer, plots, props, raw_decode};
-use crate::layer::{Feature, GeomKind, Value};
+use crate::layer::{GeomKind, NewFeature, Value};
 use crate::tiles::{RenderOptions, TileCoord, TileError, render_layer, render_tile};
 
 fn z14() -> TileCoord {
@@ -23,7 +23,7 @@ fn ids_and_typed_attributes_round_trip() {
             (2, Value::Float(ratio)),
             (3, Value::Bool(ok)),
         ];
-        Feature::new(
+        NewFeature::new(
             id,
             f.rect(100.0 * id as f64, 100.0, 100.0 * id as f64 + 50.0, 150.0)
                 .into(),
@@ -36,7 +36,7 @@ fn ids_and_typed_attributes_round_trip() {
         mk(2, "耕地", -3, 0.25, false),
         mk(3, "林地", 12, 0.5, true),
         // A feature with a missing attribute and an unknown field index.
-        Feature::new(
+        NewFeature::new(
             u64::MAX,
             f.rect(400.0, 400.0, 500.0, 500.0).into(),
             vec![(0, Value::String("x".into())), (99, Value::Int(1))],

@@ -1,0 +1,446 @@
+//! The attributes of one loaded layer, dictionary-encoded.
+//!
+//! Every distinct value of the layer is stored once in a [`ValueTable`]
+//! (strings in one text arena, numbers and booleans inline) and named by a
+//! `u32` value id. Each feature owns one row of `fields` value ids (row-major,
+//! [`NULL`] for an absent attribute), so a parcel with 8 attributes costs
+//! 32 bytes plus its share of the distinct values, instead of 8 `(u16, Value)`
+//! pairs and an `Arc<str>` per unique string.
+//!
+//! Values are distinct by their MVT identity (strings by content, integers,
+//! floats by their bits, booleans), the identity the tile encoder used to
+//! de-duplicate a tile's values table: the encoder now maps value ids to
+//! tile indexes with an integer-keyed map, without hashing any string.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+
+use super::model::{FieldType, Value};
+
+/// The value id of an absent attribute in a row.
+const NULL: u32 = u32::MAX;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttrError {
+    #[error("more than {} distinct attribute values in one layer", NULL - 1)]
+    TooManyValues,
+    #[error("more than 4 GiB of distinct attribute text in one layer")]
+    TextTooLarge,
+    #[error("more than {} features in one layer", u32::MAX)]
+    TooManyRows,
+}
+
+/// A borrowed attribute value: what the layer hands out for a feature.
+/// Variants mirror [`Value`]; floats compare as `f64` (`NaN != NaN`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    String(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl<'a> ValueRef<'a> {
+    pub fn field_type(self) -> FieldType {
+        match self {
+            ValueRef::String(_) => FieldType::String,
+            ValueRef::Int(_) | ValueRef::Float(_) => FieldType::Number,
+            ValueRef::Bool(_) => FieldType::Boolean,
+        }
+    }
+
+    pub fn as_f64(self) -> Option<f64> {
+        match self {
+            ValueRef::Int(i) => Some(i as f64),
+            ValueRef::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> Option<&'a str> {
+        match self {
+            ValueRef::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::String(s) => Value::String(s.into()),
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Float(f) => Value::Float(f),
+            ValueRef::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    /// Same MVT value: floats by their bits (`-0.0` and `0.0` differ, a NaN
+    /// equals itself), an integer never equals a float.
+    fn same(self, other: ValueRef<'_>) -> bool {
+        match (self, other) {
+            (ValueRef::String(a), ValueRef::String(b)) => a == b,
+            (ValueRef::Int(a), ValueRef::Int(b)) => a == b,
+            (ValueRef::Float(a), ValueRef::Float(b)) => a.to_bits() == b.to_bits(),
+            (ValueRef::Bool(a), ValueRef::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Hash consistent with [`ValueRef::same`].
+    fn hash_with(self, state: &RandomState) -> u64 {
+        let mut h = state.build_hasher();
+        match self {
+            ValueRef::String(s) => {
+                0u8.hash(&mut h);
+                s.hash(&mut h);
+            }
+            ValueRef::Int(i) => {
+                1u8.hash(&mut h);
+                i.hash(&mut h);
+            }
+            ValueRef::Float(f) => {
+                2u8.hash(&mut h);
+                f.to_bits().hash(&mut h);
+            }
+            ValueRef::Bool(b) => {
+                3u8.hash(&mut h);
+                b.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::String(s) => ValueRef::String(s),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+}
+
+/// One stored value: 16 bytes; a string is a range of the text arena.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Str { start: u32, len: u32 },
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// The distinct values of one layer, indexed by value id.
+#[derive(Debug, Default)]
+pub struct ValueTable {
+    slots: Vec<Slot>,
+    text: String,
+}
+
+impl ValueTable {
+    /// The value with id `id` (`None` for an unknown id).
+    pub fn get(&self, id: u32) -> Option<ValueRef<'_>> {
+        Some(match *self.slots.get(id as usize)? {
+            Slot::Str { start, len } => {
+                let start = start as usize;
+                ValueRef::String(self.text.get(start..start + len as usize)?)
+            }
+            Slot::Int(i) => ValueRef::Int(i),
+            Slot::Float(f) => ValueRef::Float(f),
+            Slot::Bool(b) => ValueRef::Bool(b),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn push(&mut self, v: ValueRef<'_>) -> Result<u32, AttrError> {
+        let id = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|id| *id < NULL)
+            .ok_or(AttrError::TooManyValues)?;
+        let slot = match v {
+            ValueRef::String(s) => {
+                let start = u32::try_from(self.text.len()).map_err(|_| AttrError::TextTooLarge)?;
+                let len = u32::try_from(s.len()).map_err(|_| AttrError::TextTooLarge)?;
+                start.checked_add(len).ok_or(AttrError::TextTooLarge)?;
+                self.text.push_str(s);
+                Slot::Str { start, len }
+            }
+            ValueRef::Int(i) => Slot::Int(i),
+            ValueRef::Float(f) => Slot::Float(f),
+            ValueRef::Bool(b) => Slot::Bool(b),
+        };
+        self.slots.push(slot);
+        Ok(id)
+    }
+}
+
+/// The attributes of a layer's features: one row of value ids per feature.
+#[derive(Debug, Default)]
+pub struct Attrs {
+    fields: usize,
+    /// Row-major: row `r` is `ids[r * fields..(r + 1) * fields]`.
+    ids: Vec<u32>,
+    rows: usize,
+    values: ValueTable,
+}
+
+impl Attrs {
+    /// Builds a store from rows of `(field, value)` pairs (see
+    /// [`AttrsBuilder::push_row`]); row `i` is the `i`-th of `rows`.
+    pub fn from_rows<'a, R, I>(fields: usize, rows: R) -> Result<Attrs, AttrError>
+    where
+        R: IntoIterator<Item = I>,
+        I: IntoIterator<Item = (u16, ValueRef<'a>)>,
+    {
+        let mut b = AttrsBuilder::new(fields);
+        for row in rows {
+            b.push_row(row)?;
+        }
+        Ok(b.finish())
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The distinct values.
+    pub fn values(&self) -> &ValueTable {
+        &self.values
+    }
+
+    fn row_slice(&self, row: u32) -> &[u32] {
+        let start = row as usize * self.fields;
+        self.ids.get(start..start + self.fields).unwrap_or(&[])
+    }
+
+    /// The value of `field` in `row` (`None`: absent, or no such row or field).
+    pub fn get(&self, row: u32, field: u16) -> Option<ValueRef<'_>> {
+        let id = *self.row_slice(row).get(usize::from(field))?;
+        self.values.get(id)
+    }
+
+    /// The `(field, value id)` pairs of `row` in field order, absent ones
+    /// skipped (what the tile encoder consumes).
+    pub fn row_ids(&self, row: u32) -> impl Iterator<Item = (u16, u32)> + '_ {
+        self.row_slice(row)
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| **id != NULL)
+            .map(|(f, id)| (f as u16, *id))
+    }
+
+    /// The `(field, value)` pairs of `row` in field order, absent ones skipped.
+    pub fn row(&self, row: u32) -> impl Iterator<Item = (u16, ValueRef<'_>)> + '_ {
+        self.row_ids(row)
+            .filter_map(|(f, id)| self.values.get(id).map(|v| (f, v)))
+    }
+
+    /// Resident bytes of the store (rows, value slots, text).
+    pub fn memory_bytes(&self) -> usize {
+        self.ids.capacity() * std::mem::size_of::<u32>()
+            + self.values.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.values.text.capacity()
+    }
+}
+
+/// Builds an [`Attrs`] row by row, interning each value.
+#[derive(Debug)]
+pub struct AttrsBuilder {
+    attrs: Attrs,
+    /// Value ids, hashed by value: finds the id of a value seen before.
+    /// A `HashTable` of ids (rather than a `HashMap<Value, u32>`) looks
+    /// strings up in the arena itself, so no string is held twice while
+    /// loading. foldhash, randomly seeded: source values cannot be chosen
+    /// to collide.
+    index: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl AttrsBuilder {
+    pub fn new(fields: usize) -> AttrsBuilder {
+        AttrsBuilder {
+            attrs: Attrs {
+                fields,
+                ..Attrs::default()
+            },
+            index: HashTable::new(),
+            hasher: RandomState::default(),
+        }
+    }
+
+    /// Appends a row and returns its number. Pairs whose field is not below
+    /// `fields` are ignored; of repeated fields the first value is kept.
+    pub fn push_row<'a>(
+        &mut self,
+        props: impl IntoIterator<Item = (u16, ValueRef<'a>)>,
+    ) -> Result<u32, AttrError> {
+        let row = u32::try_from(self.attrs.rows).map_err(|_| AttrError::TooManyRows)?;
+        let n = self.attrs.fields;
+        let start = self.attrs.ids.len();
+        self.attrs.ids.resize(start + n, NULL);
+        for (field, v) in props {
+            let f = usize::from(field);
+            if f >= n || self.attrs.ids[start + f] != NULL {
+                continue;
+            }
+            let id = self.intern(v)?;
+            self.attrs.ids[start + f] = id;
+        }
+        self.attrs.rows += 1;
+        Ok(row)
+    }
+
+    fn intern(&mut self, v: ValueRef<'_>) -> Result<u32, AttrError> {
+        let AttrsBuilder {
+            attrs,
+            index,
+            hasher,
+        } = self;
+        let table = &mut attrs.values;
+        let hash = v.hash_with(hasher);
+        if let Some(id) = index.find(hash, |id| table.get(*id).is_some_and(|t| t.same(v))) {
+            return Ok(*id);
+        }
+        let id = table.push(v)?;
+        let table = &*table;
+        index.insert_unique(hash, id, |id| {
+            table.get(*id).map_or(0, |t| t.hash_with(hasher))
+        });
+        Ok(id)
+    }
+
+    /// The finished store, its buffers trimmed to size.
+    pub fn finish(self) -> Attrs {
+        let mut attrs = self.attrs;
+        attrs.ids.shrink_to_fit();
+        attrs.values.slots.shrink_to_fit();
+        attrs.values.text.shrink_to_fit();
+        attrs
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    fn store(rows: &[Vec<(u16, Value)>], fields: usize) -> Attrs {
+        Attrs::from_rows(
+            fields,
+            rows.iter()
+                .map(|r| r.iter().map(|(k, v)| (*k, ValueRef::from(v)))),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_value_type_round_trips() {
+        let rows = vec![
+            vec![
+                (0, s("耕地")),
+                (1, Value::Int(-3)),
+                (2, Value::Float(0.25)),
+                (3, Value::Bool(true)),
+            ],
+            vec![
+                (0, s("")),
+                (1, Value::Int(i64::MAX)),
+                (2, Value::Float(f64::NEG_INFINITY)),
+                (3, Value::Bool(false)),
+            ],
+            vec![(2, Value::Float(-0.0))],
+        ];
+        let a = store(&rows, 4);
+        assert_eq!(a.rows(), 3);
+        for (r, row) in rows.iter().enumerate() {
+            let got: Vec<(u16, Value)> = a.row(r as u32).map(|(k, v)| (k, v.to_value())).collect();
+            assert_eq!(&got, row);
+            for (k, v) in row {
+                assert_eq!(a.get(r as u32, *k), Some(ValueRef::from(v)));
+            }
+        }
+        assert_eq!(a.get(2, 0), None);
+        assert_eq!(a.get(3, 0), None, "no such row");
+        assert_eq!(a.get(0, 4), None, "no such field");
+        let neg_zero = a.get(2, 2).and_then(ValueRef::as_f64).unwrap();
+        assert!(neg_zero == 0.0 && neg_zero.is_sign_negative());
+        let nan = store(&[vec![(0, Value::Float(f64::NAN))]], 1);
+        assert!(nan.get(0, 0).and_then(ValueRef::as_f64).unwrap().is_nan());
+    }
+
+    #[test]
+    fn values_are_stored_once_by_mvt_identity() {
+        let rows = vec![
+            vec![(0, s("a")), (1, s("a")), (2, Value::Int(1))],
+            vec![(0, s("a")), (1, s("b")), (2, Value::Float(1.0))],
+            vec![(0, s("b")), (1, Value::Bool(true)), (2, Value::Int(1))],
+            vec![(0, Value::Float(0.0)), (1, Value::Float(-0.0))],
+            vec![(0, Value::Float(f64::NAN)), (1, Value::Float(f64::NAN))],
+        ];
+        let a = store(&rows, 3);
+        // "a", "b", Int(1), Float(1.0), true, 0.0, -0.0, NaN.
+        assert_eq!(a.values().len(), 8);
+        assert_eq!(a.values.text, "ab");
+        let ids: Vec<Vec<u32>> = (0..5)
+            .map(|r| a.row_ids(r).map(|(_, v)| v).collect())
+            .collect();
+        assert_eq!(ids[0][0], ids[0][1], "same string in two fields");
+        assert_eq!(ids[0][2], ids[2][2], "Int(1) in two rows");
+        assert_ne!(ids[0][2], ids[1][2], "Int(1) is not Float(1.0)");
+        assert_ne!(ids[3][0], ids[3][1], "0.0 is not -0.0");
+        assert_eq!(ids[4][0], ids[4][1], "a NaN is stored once");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_the_first_repeat_kept() {
+        let a = store(
+            &[vec![(1, Value::Int(1)), (7, s("x")), (1, Value::Int(2))]],
+            2,
+        );
+        let got: Vec<(u16, Value)> = a.row(0).map(|(k, v)| (k, v.to_value())).collect();
+        assert_eq!(got, vec![(1, Value::Int(1))]);
+        assert_eq!(a.values().len(), 1);
+    }
+
+    #[test]
+    fn a_layer_without_fields_has_empty_rows() {
+        let a = store(&[vec![(0, s("x"))], vec![]], 0);
+        assert_eq!(a.rows(), 2);
+        assert_eq!(a.row(1).count(), 0);
+        assert_eq!(a.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn many_distinct_strings_survive_table_growth() {
+        let rows: Vec<Vec<(u16, Value)>> = (0..10_000)
+            .map(|i| vec![(0, s(&format!("code-{i}"))), (1, s(&format!("v{}", i % 7)))])
+            .collect();
+        let a = store(&rows, 2);
+        assert_eq!(a.values().len(), 10_007);
+        for (r, row) in rows.iter().enumerate() {
+            assert_eq!(
+                a.get(r as u32, 0).and_then(ValueRef::as_str),
+                row[0].1.as_str()
+            );
+            assert_eq!(
+                a.get(r as u32, 1).and_then(ValueRef::as_str),
+                row[1].1.as_str()
+            );
+        }
+    }
+}
