@@ -13,13 +13,18 @@
 #
 #   bash benches/scale.sh            # both runs
 #   RUNS=city bash benches/scale.sh  # only (b)
+#   RUNS=parcels TUDI_BIN=/tmp/tudi-old bash benches/scale.sh  # another build, not rebuilt
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 RUNS="${RUNS:-parcels city}"
 DATA="${CITY_DATA:-$ROOT/target/bench-data/city-42}"
-cargo build --locked --release --bin tudi >&2
-BIN="$ROOT/target/release/tudi"
+if [ -n "${TUDI_BIN:-}" ]; then
+  BIN="$TUDI_BIN"
+else
+  cargo build --locked --release --bin tudi >&2
+  BIN="$ROOT/target/release/tudi"
+fi
 if [ ! -f "$DATA/layers/homestead_parcels.toml" ] || [ ! -d "$DATA/thematic" ]; then
   echo "generating the city scale into $DATA" >&2
   "$BIN" fixtures --scale city --seed 42 --out "$DATA" >"$DATA.summary.json"
