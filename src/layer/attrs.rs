@@ -279,6 +279,13 @@ impl AttrsBuilder {
         }
     }
 
+    /// Makes room for `rows` more rows.
+    pub fn reserve_rows(&mut self, rows: usize) {
+        self.attrs
+            .ids
+            .reserve_exact(rows.saturating_mul(self.attrs.fields));
+    }
+
     /// Appends a row and returns its number. Pairs whose field is not below
     /// `fields` are ignored; of repeated fields the first value is kept.
     pub fn push_row<'a>(

@@ -11,9 +11,9 @@ use geo::CoordsIter;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::attrs::{AttrError, AttrsBuilder, ValueRef};
+use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
-use super::model::{Feature, FieldType, GeomKind, Layer, NewFeature};
+use super::model::{Feature, FieldType, GeomKind, Layer, Value};
 use super::read::{RawDataset, RawFeature, ReadError, read_file};
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
@@ -127,11 +127,17 @@ pub fn build_layer(
     let mut problems: Vec<(u64, String)> = Vec::new();
     let (mut repaired, mut dropped) = (0usize, 0usize);
     let mut invalid: Vec<String> = Vec::new();
-    // Attributes go into the layer's store as features are merged, in
-    // order: each feature's pairs are dropped as soon as they are stored.
-    // As many fields as `fields` below has.
-    let mut attrs = AttrsBuilder::new(def.attributes.len().min(raw.field_types.len()));
-    let mut attr_error: Option<AttrError> = None;
+    // The attributes go into the layer's store on a thread of their own
+    // (interning is sequential) while the geometries are checked and
+    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
+    // feature leaves its row unused). As many fields as `fields` below.
+    let mut raw_features = raw.features;
+    let props: Vec<Vec<(u16, Value)>> = raw_features
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.props))
+        .collect();
+    let field_count = def.attributes.len().min(raw.field_types.len());
+    let attrs = std::thread::spawn(move || build_attrs(field_count, props));
     let mut merge = |o: Outcome, kind: &mut Option<GeomKind>| {
         if let Some(reason) = o.repaired {
             problems.push((o.id, format!("repaired: {reason}")));
@@ -148,17 +154,7 @@ pub fn build_layer(
                     *kind = k;
                 }
                 if let Some(f) = f {
-                    let props = f.props.iter().map(|(k, v)| (*k, ValueRef::from(v)));
-                    match attrs.push_row(props) {
-                        Ok(row) => {
-                            if let Some(f) = Feature::new(f.id, f.geometry, row) {
-                                features.push(f);
-                            }
-                        }
-                        Err(e) => {
-                            attr_error.get_or_insert(e);
-                        }
-                    }
+                    features.push(f);
                 }
             }
         }
@@ -166,11 +162,10 @@ pub fn build_layer(
     // The layer's geometry family is that of its first good feature: found
     // in order, then the rest are checked against it on every core (in
     // chunks, merged back in order: the same result as one pass).
-    let mut raw_features = raw.features;
     let mut first = 0;
     while kind.is_none() && first < raw_features.len() {
         let rf = std::mem::replace(&mut raw_features[first], empty_feature());
-        merge(process(rf, None, repair, &tf), &mut kind);
+        merge(process(row(first), rf, None, repair, &tf), &mut kind);
         first += 1;
     }
     let rest = &mut raw_features[first..];
@@ -181,22 +176,25 @@ pub fn build_layer(
     };
     let fixed = kind;
     if threads <= 1 {
-        for rf in rest.iter_mut() {
+        for (i, rf) in rest.iter_mut().enumerate() {
             let rf = std::mem::replace(rf, empty_feature());
-            merge(process(rf, fixed, repair, &tf), &mut kind);
+            merge(process(row(first + i), rf, fixed, repair, &tf), &mut kind);
         }
     } else {
         let chunk = rest.len().div_ceil(threads);
         let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|s| {
             let handles: Vec<_> = rest
                 .chunks_mut(chunk)
-                .map(|part| {
+                .enumerate()
+                .map(|(c, part)| {
                     let tf = &tf;
+                    let base = first + c * chunk;
                     s.spawn(move || {
                         part.iter_mut()
-                            .map(|rf| {
+                            .enumerate()
+                            .map(|(i, rf)| {
                                 let rf = std::mem::replace(rf, empty_feature());
-                                process(rf, fixed, repair, tf)
+                                process(row(base + i), rf, fixed, repair, tf)
                             })
                             .collect::<Vec<Outcome>>()
                     })
@@ -212,12 +210,13 @@ pub fn build_layer(
         }
     }
     drop(raw_features);
-    if let Some(source) = attr_error {
-        return Err(LoadError::Attrs {
+    let attrs = attrs
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        .map_err(|source| LoadError::Attrs {
             layer: def.id.clone(),
             source,
-        });
-    }
+        })?;
     if !invalid.is_empty() && !repair {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
@@ -238,7 +237,7 @@ pub fn build_layer(
         kind.unwrap_or(GeomKind::Polygon),
         fields,
         features,
-        attrs.finish(),
+        attrs,
         problems.clone(),
     );
     let report = LoadReport {
@@ -265,7 +264,7 @@ const PARALLEL_MIN: usize = 20_000;
 struct Outcome {
     id: u64,
     repaired: Option<String>,
-    result: Result<(Option<GeomKind>, Option<NewFeature>), String>,
+    result: Result<(Option<GeomKind>, Option<Feature>), String>,
 }
 
 fn empty_feature() -> RawFeature {
@@ -277,9 +276,31 @@ fn empty_feature() -> RawFeature {
     }
 }
 
+/// The attribute row of raw feature `i` (rows past `u32::MAX` fail to be
+/// stored: `AttrError::TooManyRows`).
+fn row(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// The attribute store of a layer: row `i` from `props[i]`.
+fn build_attrs(fields: usize, props: Vec<Vec<(u16, Value)>>) -> Result<Attrs, AttrError> {
+    let mut b = AttrsBuilder::new(fields);
+    b.reserve_rows(props.len());
+    for p in props {
+        b.push_row(p.iter().map(|(k, v)| (*k, ValueRef::from(v))))?;
+    }
+    Ok(b.finish())
+}
+
 /// Validates (and repairs) one feature against the layer's family and
-/// reprojects it to Web Mercator.
-fn process(rf: RawFeature, kind: Option<GeomKind>, repair: bool, tf: &Transformer) -> Outcome {
+/// reprojects it to Web Mercator; `row` is its attribute row.
+fn process(
+    row: u32,
+    rf: RawFeature,
+    kind: Option<GeomKind>,
+    repair: bool,
+    tf: &Transformer,
+) -> Outcome {
     let id = rf.id.unwrap_or(rf.row + 1);
     let mut out = Outcome {
         id,
@@ -306,7 +327,7 @@ fn process(rf: RawFeature, kind: Option<GeomKind>, repair: bool, tf: &Transforme
         return out;
     }
     let k = GeomKind::of(&g);
-    out.result = Ok((k, NewFeature::new(id, g, rf.props)));
+    out.result = Ok((k, Feature::new(id, g, row)));
     out
 }
 
