@@ -3,7 +3,6 @@
 
 pub mod attrs;
 pub mod config;
-mod fgb_parallel;
 pub mod load;
 pub mod model;
 pub mod read;

@@ -66,12 +66,6 @@ pub fn read_file(
     allow: &[String],
     id_field: Option<&str>,
 ) -> std::result::Result<RawDataset, ReadError> {
-    if format == SourceFormat::FlatGeobuf {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Some(ds) = super::fgb_parallel::read(path, allow, id_field, threads)? {
-            return Ok(ds);
-        }
-    }
     let file = std::fs::File::open(path)?;
     read(BufReader::new(file), format, allow, id_field)
 }
@@ -117,63 +111,51 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             })?;
         }
         SourceFormat::FlatGeobuf => {
+            let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
+                format: "FlatGeobuf file",
+                message: e.to_string(),
+            };
             let mut reader = reader;
-            check_fgb_layout(&mut reader, None)?;
-            read_fgb(reader, &mut c, 0)?;
+            check_fgb_layout(&mut reader)?;
+            let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
+            c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+            let header_type = fgb.header().geometry_type();
+            let columns: Vec<flatgeobuf::ColumnType> = fgb
+                .header()
+                .columns()
+                .map(|cs| cs.iter().map(|c| c.type_()).collect())
+                .unwrap_or_default();
+            let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
+            // `FeatureIter::process_features`, with each feature's property
+            // bytes checked first (see `check_fgb_properties`).
+            use flatgeobuf::FallibleStreamingIterator;
+            use geozero::FeatureAccess;
+            let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
+                format: "FlatGeobuf file",
+                message: e.to_string(),
+            };
+            c.dataset_begin(None).map_err(geo_err)?;
+            let mut n = 0u64;
+            while let Some(feature) = iter.next().map_err(fmt_err)? {
+                check_fgb_properties(feature, &columns, n)?;
+                if let Some(g) = feature.geometry()
+                    && !fgb_geometry_ok(&g, header_type, 0)
+                {
+                    return Err(ReadError::Format {
+                        format: "FlatGeobuf file",
+                        message: format!(
+                            "feature {n}: inconsistent geometry arrays (odd or short \
+                             coordinates, ring ends past the coordinates)"
+                        ),
+                    });
+                }
+                feature.process(&mut c, n).map_err(geo_err)?;
+                n += 1;
+            }
+            c.dataset_end().map_err(geo_err)?;
         }
     }
     Ok(T::from_collector(c))
-}
-
-/// Reads FlatGeobuf features into `c`, numbering them from `first`: the
-/// whole file after [`check_fgb_layout`], or (see `fgb_parallel`) the
-/// file's header and index followed by one run of its features.
-pub(super) fn read_fgb<R: Read>(
-    reader: R,
-    c: &mut Collector,
-    first: u64,
-) -> std::result::Result<(), ReadError> {
-    let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
-        format: "FlatGeobuf file",
-        message: e.to_string(),
-    };
-    let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
-    c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
-    let header_type = fgb.header().geometry_type();
-    let columns: Vec<flatgeobuf::ColumnType> = fgb
-        .header()
-        .columns()
-        .map(|cs| cs.iter().map(|c| c.type_()).collect())
-        .unwrap_or_default();
-    let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
-    // `FeatureIter::process_features`, with each feature's property
-    // bytes checked first (see `check_fgb_properties`).
-    use flatgeobuf::FallibleStreamingIterator;
-    use geozero::FeatureAccess;
-    let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
-        format: "FlatGeobuf file",
-        message: e.to_string(),
-    };
-    c.dataset_begin(None).map_err(geo_err)?;
-    let mut n = first;
-    while let Some(feature) = iter.next().map_err(fmt_err)? {
-        check_fgb_properties(feature, &columns, n)?;
-        if let Some(g) = feature.geometry()
-            && !fgb_geometry_ok(&g, header_type, 0)
-        {
-            return Err(ReadError::Format {
-                format: "FlatGeobuf file",
-                message: format!(
-                    "feature {n}: inconsistent geometry arrays (odd or short \
-                     coordinates, ring ends past the coordinates)"
-                ),
-            });
-        }
-        feature.process(c, n).map_err(geo_err)?;
-        n += 1;
-    }
-    c.dataset_end().map_err(geo_err)?;
-    Ok(())
 }
 
 /// Checks a FlatGeobuf file's declared sizes against its length before the
@@ -182,13 +164,8 @@ pub(super) fn read_fgb<R: Read>(
 /// file declaring a 3.5 GB feature made the server allocate 3.5 GB: found
 /// by the `flatgeobuf` fuzz target) and asserts on an index node size of 1.
 /// Refuses: an index node size of 1, an index or a feature that would end
-/// past the end of the file. With `offsets`, records where each feature
-/// starts (its size prefix) and returns where the features begin (`None`:
-/// the header does not parse, the real read reports it).
-pub(super) fn check_fgb_layout<R: Read + Seek>(
-    reader: &mut R,
-    mut offsets: Option<&mut Vec<u64>>,
-) -> std::result::Result<Option<u64>, ReadError> {
+/// past the end of the file.
+fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), ReadError> {
     use std::io::SeekFrom;
     let bad = |message: String| ReadError::Format {
         format: "FlatGeobuf file",
@@ -202,7 +179,7 @@ pub(super) fn check_fgb_layout<R: Read + Seek>(
             // Let the real read report it.
             Err(_) => {
                 reader.seek(SeekFrom::Start(0))?;
-                return Ok(None);
+                return Ok(());
             }
         };
         let h = fgb.header();
@@ -232,14 +209,10 @@ pub(super) fn check_fgb_layout<R: Read + Seek>(
         }
         pos += index as u64;
     }
-    let features_start = pos;
     let mut r = BufReader::with_capacity(64 << 10, &mut *reader);
     r.seek(SeekFrom::Start(pos))?;
     let mut feature = 0u64;
     while len - pos >= 4 {
-        if let Some(o) = offsets.as_mut() {
-            o.push(pos);
-        }
         let mut size = [0u8; 4];
         r.read_exact(&mut size)?;
         let size = u64::from(u32::from_le_bytes(size));
@@ -255,20 +228,8 @@ pub(super) fn check_fgb_layout<R: Read + Seek>(
         feature += 1;
     }
     drop(r);
-    if let Some(o) = offsets {
-        // Where the last feature ends; the reader stops after the header's
-        // count when it has one.
-        o.push(pos);
-        if count > 0 {
-            o.truncate(
-                usize::try_from(count)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            );
-        }
-    }
     reader.seek(SeekFrom::Start(0))?;
-    Ok(Some(features_start))
+    Ok(())
 }
 
 /// Checks that a FlatGeobuf feature's property bytes hold whole values for
