@@ -2,7 +2,9 @@
 # A/B of two tudi binaries on cold tiles: serves the district parcels (public
 # copy, --cache-mb 0) with each binary in turn and requests the z14-z17
 # viewport list of benches/load.sh twice, one connection, timing the second
-# pass per zoom. Alternate the binaries and repeat: runs vary ~10% here.
+# pass per zoom, and the server's CPU seconds over that pass (steadier than
+# wall time when other work shares the cores). Alternate the binaries and
+# repeat: runs vary ~10% here.
 #
 #   bash benches/tiles_ab.sh /tmp/tudi-old /tmp/tudi-new /tmp/tudi-old /tmp/tudi-new
 # (needs target/bench-data from benches/load.sh or benches/compare.sh)
@@ -24,12 +26,17 @@ for BIN in "$@"; do
   PID=$!
   for _ in $(seq 1 300); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.5; done
   echo -n "$BIN: "
-  python3 - "$PORT" "$LIST" <<'PY'
-import http.client, sys, time
+  python3 - "$PORT" "$LIST" "$PID" <<'PY'
+import http.client, os, sys, time
+def cpu():
+    f = open(f"/proc/{sys.argv[3]}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
 paths = [l.strip() for l in open(sys.argv[2]) if l.strip()]
 tot = {}
 for rnd in range(2):
+    if rnd == 1:
+        c0 = cpu()
     for p in paths:
         z = int(p.split("/")[3])
         t = time.perf_counter()
@@ -37,7 +44,8 @@ for rnd in range(2):
         r = c.getresponse(); r.read()
         if rnd == 1:
             tot[z] = tot.get(z, 0) + time.perf_counter() - t
-print(" ".join(f"z{z}:{v:.2f}s" for z, v in sorted(tot.items())), f"total {sum(tot.values()):.2f}s")
+print(" ".join(f"z{z}:{v:.2f}s" for z, v in sorted(tot.items())), f"total {sum(tot.values()):.2f}s",
+      f"server cpu {cpu() - c0:.2f}s")
 PY
   kill "$PID"; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"
 done
