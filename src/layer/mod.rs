@@ -2,6 +2,7 @@
 //! files, loading (reprojection, indexing) and the immutable in-memory model.
 
 pub mod attrs;
+mod attrs_sharded;
 pub mod config;
 pub mod load;
 pub mod model;
