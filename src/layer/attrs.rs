@@ -20,7 +20,7 @@ use hashbrown::HashTable;
 use super::model::{FieldType, Value};
 
 /// The value id of an absent attribute in a row.
-pub(super) const NULL: u32 = u32::MAX;
+const NULL: u32 = u32::MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttrError {
@@ -88,10 +88,9 @@ impl<'a> ValueRef<'a> {
         }
     }
 
-    /// Hash consistent with [`ValueRef::same`] (folded to 32 bits in the
-    /// interning table, see [`Entry`]; its top bits pick a shard, see
-    /// `attrs_sharded`).
-    pub(super) fn hash_with(self, state: &RandomState) -> u64 {
+    /// Hash consistent with [`ValueRef::same`], folded to 32 bits (kept
+    /// next to the id in the interning table, see [`Entry`]).
+    fn hash_with(self, state: &RandomState) -> u32 {
         let mut h = state.build_hasher();
         match self {
             ValueRef::String(s) => {
@@ -111,7 +110,8 @@ impl<'a> ValueRef<'a> {
                 b.hash(&mut h);
             }
         }
-        h.finish()
+        let h = h.finish();
+        (h ^ (h >> 32)) as u32
     }
 }
 
@@ -128,7 +128,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
 
 /// One stored value: 16 bytes; a string is a range of the text arena.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Slot {
+enum Slot {
     Str { start: u32, len: u32 },
     Int(i64),
     Float(f64),
@@ -138,8 +138,8 @@ pub(super) enum Slot {
 /// The distinct values of one layer, indexed by value id.
 #[derive(Debug, Default)]
 pub struct ValueTable {
-    pub(super) slots: Vec<Slot>,
-    pub(super) text: String,
+    slots: Vec<Slot>,
+    text: String,
 }
 
 impl ValueTable {
@@ -189,11 +189,11 @@ impl ValueTable {
 /// The attributes of a layer's features: one row of value ids per feature.
 #[derive(Debug, Default)]
 pub struct Attrs {
-    pub(super) fields: usize,
+    fields: usize,
     /// Row-major: row `r` is `ids[r * fields..(r + 1) * fields]`.
-    pub(super) ids: Vec<u32>,
-    pub(super) rows: usize,
-    pub(super) values: ValueTable,
+    ids: Vec<u32>,
+    rows: usize,
+    values: ValueTable,
 }
 
 impl Attrs {
@@ -267,22 +267,11 @@ struct Entry {
 }
 
 impl Entry {
-    /// A value's hash folded to the 32 bits kept in an entry.
-    fn fold(h: u64) -> u32 {
-        (h ^ (h >> 32)) as u32
-    }
-
     /// The table's 64-bit hash: the 32 bits twice, so that both the bucket
     /// (low bits) and the control byte (top 7 bits) vary.
     fn wide(hash: u32) -> u64 {
         (u64::from(hash) << 32) | u64::from(hash)
     }
-}
-
-/// The shard (of `shards`) of a value with hash `h`: from its top 32 bits,
-/// which the folded table hash still mixes with the bottom ones.
-pub(super) fn shard_of(h: u64, shards: usize) -> usize {
-    (((h >> 32) * shards as u64) >> 32) as usize
 }
 
 /// Builds an [`Attrs`] row by row, interning each value.
@@ -296,26 +285,17 @@ pub struct AttrsBuilder {
     /// to collide.
     index: HashTable<Entry>,
     hasher: RandomState,
-    /// Per field, the last row (plus one) that had it: a repeated field
-    /// keeps its first value even when another shard interns that value.
-    seen: Vec<usize>,
 }
 
 impl AttrsBuilder {
     pub fn new(fields: usize) -> AttrsBuilder {
-        AttrsBuilder::with_hasher(fields, RandomState::default())
-    }
-
-    /// A builder hashing with `hasher` (shards of one store share one).
-    pub(super) fn with_hasher(fields: usize, hasher: RandomState) -> AttrsBuilder {
         AttrsBuilder {
             attrs: Attrs {
                 fields,
                 ..Attrs::default()
             },
             index: HashTable::new(),
-            hasher,
-            seen: vec![0; fields],
+            hasher: RandomState::default(),
         }
     }
 
@@ -335,44 +315,30 @@ impl AttrsBuilder {
         &mut self,
         props: impl IntoIterator<Item = (u16, ValueRef<'a>)>,
     ) -> Result<u32, AttrError> {
-        self.push_row_of(props, None)
-    }
-
-    /// [`AttrsBuilder::push_row`], storing only the values of shard `k` of
-    /// `(k, shards)` (see [`shard_of`]): the other slots stay empty.
-    pub(super) fn push_row_of<'a>(
-        &mut self,
-        props: impl IntoIterator<Item = (u16, ValueRef<'a>)>,
-        shard: Option<(usize, usize)>,
-    ) -> Result<u32, AttrError> {
         let row = u32::try_from(self.attrs.rows).map_err(|_| AttrError::TooManyRows)?;
         let n = self.attrs.fields;
         let start = self.attrs.ids.len();
         self.attrs.ids.resize(start + n, NULL);
-        let stamp = self.attrs.rows + 1;
         for (field, v) in props {
             let f = usize::from(field);
-            if f >= n || self.seen[f] == stamp {
+            if f >= n || self.attrs.ids[start + f] != NULL {
                 continue;
             }
-            self.seen[f] = stamp;
-            let h = v.hash_with(&self.hasher);
-            if let Some((k, shards)) = shard
-                && shard_of(h, shards) != k
-            {
-                continue;
-            }
-            let id = self.intern(v, h)?;
+            let id = self.intern(v)?;
             self.attrs.ids[start + f] = id;
         }
         self.attrs.rows += 1;
         Ok(row)
     }
 
-    fn intern(&mut self, v: ValueRef<'_>, h: u64) -> Result<u32, AttrError> {
-        let AttrsBuilder { attrs, index, .. } = self;
+    fn intern(&mut self, v: ValueRef<'_>) -> Result<u32, AttrError> {
+        let AttrsBuilder {
+            attrs,
+            index,
+            hasher,
+        } = self;
         let table = &mut attrs.values;
-        let hash = Entry::fold(h);
+        let hash = v.hash_with(hasher);
         let wide = Entry::wide(hash);
         let same = |e: &Entry| e.hash == hash && table.get(e.id).is_some_and(|t| t.same(v));
         if let Some(e) = index.find(wide, same) {

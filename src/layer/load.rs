@@ -11,8 +11,7 @@ use geo::CoordsIter;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::attrs::{AttrError, Attrs};
-use super::attrs_sharded;
+use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer, Value};
 use super::read::{RawDataset, RawFeature, ReadError, read_file};
@@ -128,8 +127,9 @@ pub fn build_layer(
     let mut problems: Vec<(u64, String)> = Vec::new();
     let (mut repaired, mut dropped) = (0usize, 0usize);
     let mut invalid: Vec<String> = Vec::new();
-    // The attributes go into the layer's store on threads of their own
-    // (`attrs_sharded`) while the geometries are checked and reprojected: row `i` holds raw feature `i`'s attributes (a dropped
+    // The attributes go into the layer's store on a thread of their own
+    // (interning is sequential) while the geometries are checked and
+    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
     // feature leaves its row unused). As many fields as `fields` below.
     let mut raw_features = raw.features;
     let props: Vec<Vec<(u16, Value)>> = raw_features
@@ -282,11 +282,14 @@ fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// The attribute store of a layer: row `i` from `props[i]`, interned on
-/// every core for a large layer.
+/// The attribute store of a layer: row `i` from `props[i]`.
 fn build_attrs(fields: usize, props: Vec<Vec<(u16, Value)>>) -> Result<Attrs, AttrError> {
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    attrs_sharded::build(fields, &props, shards)
+    let mut b = AttrsBuilder::new(fields);
+    b.reserve_rows(props.len());
+    for p in props {
+        b.push_row(p.iter().map(|(k, v)| (*k, ValueRef::from(v))))?;
+    }
+    Ok(b.finish())
 }
 
 /// Validates (and repairs) one feature against the layer's family and

@@ -2,7 +2,6 @@
 //! files, loading (reprojection, indexing) and the immutable in-memory model.
 
 pub mod attrs;
-mod attrs_sharded;
 pub mod config;
 pub mod load;
 pub mod model;
