@@ -3,6 +3,7 @@
 # copy, --cache-mb 0) with each binary in turn and requests the z14-z17
 # viewport list of benches/load.sh twice, one connection, timing the second
 # pass per zoom. Alternate the binaries and repeat: runs vary ~10% here.
+# ENCODING=gzip asks for gzip (the cold path then includes compression).
 #
 #   bash benches/tiles_ab.sh /tmp/tudi-old /tmp/tudi-new /tmp/tudi-old /tmp/tudi-new
 # (needs target/bench-data from benches/load.sh or benches/compare.sh)
@@ -24,7 +25,7 @@ for BIN in "$@"; do
   PID=$!
   for _ in $(seq 1 300); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.5; done
   echo -n "$BIN: "
-  python3 - "$PORT" "$LIST" <<'PY'
+  python3 - "$PORT" "$LIST" "${ENCODING:-identity}" <<'PY'
 import http.client, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
 paths = [l.strip() for l in open(sys.argv[2]) if l.strip()]
@@ -33,7 +34,7 @@ for rnd in range(2):
     for p in paths:
         z = int(p.split("/")[3])
         t = time.perf_counter()
-        c.request("GET", p, headers={"Accept-Encoding": "identity"})
+        c.request("GET", p, headers={"Accept-Encoding": sys.argv[3]})
         r = c.getresponse(); r.read()
         if rnd == 1:
             tot[z] = tot.get(z, 0) + time.perf_counter() - t
