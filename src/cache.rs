@@ -122,8 +122,13 @@ fn gzip(raw: &[u8]) -> Bytes {
 
 fn brotli(raw: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(raw.len() / 2);
+    // Quality 2: on the district's z14-z17 tiles it is 3-4x faster than
+    // quality 5 (4.5 against 16.8 ms for a 289 KB z14 tile) and its output
+    // still smaller than gzip's (0.33-0.40 of the raw size, against
+    // 0.29-0.35 at quality 5). Browsers ask for br first, and a cold tile is
+    // compressed while its client waits.
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 5,
+        quality: 2,
         ..Default::default()
     };
     let mut input = raw;
