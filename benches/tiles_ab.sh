@@ -4,7 +4,8 @@
 # viewport list of benches/load.sh twice, one connection, timing the second
 # pass per zoom, and the server's CPU seconds over that pass (steadier than
 # wall time when other work shares the cores). Alternate the binaries and
-# repeat: runs vary ~10% here.
+# repeat: runs vary ~10% here. ENCODING=gzip (or br) asks for that encoding
+# (the cold path then includes compression).
 #
 #   bash benches/tiles_ab.sh /tmp/tudi-old /tmp/tudi-new /tmp/tudi-old /tmp/tudi-new
 # (needs target/bench-data from benches/load.sh or benches/compare.sh)
@@ -26,7 +27,7 @@ for BIN in "$@"; do
   PID=$!
   for _ in $(seq 1 300); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.5; done
   echo -n "$BIN: "
-  python3 - "$PORT" "$LIST" "$PID" <<'PY'
+  python3 - "$PORT" "$LIST" "$PID" "${ENCODING:-identity}" <<'PY'
 import http.client, os, sys, time
 def cpu():
     f = open(f"/proc/{sys.argv[3]}/stat").read().rsplit(")", 1)[1].split()
@@ -40,7 +41,7 @@ for rnd in range(2):
     for p in paths:
         z = int(p.split("/")[3])
         t = time.perf_counter()
-        c.request("GET", p, headers={"Accept-Encoding": "identity"})
+        c.request("GET", p, headers={"Accept-Encoding": sys.argv[4]})
         r = c.getresponse(); r.read()
         if rnd == 1:
             tot[z] = tot.get(z, 0) + time.perf_counter() - t

@@ -62,6 +62,13 @@ impl Limits {
         }
     }
 
+    /// Takes a token from an anonymous caller's bucket (what
+    /// [`rate_limit`] does for a request without a key); false when the
+    /// bucket is empty (nothing taken).
+    pub fn allow_anonymous(&self, ip: std::net::IpAddr) -> bool {
+        !self.rate.enabled() || self.rate.check(Client::of_ip(ip), Instant::now()).is_ok()
+    }
+
     /// A slot to cut one tile; hold it until the render is done (move it
     /// into the blocking task, so an abandoned request does not free it
     /// early). `503` with `Retry-After` when every slot stays busy for the

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod base_url;
 pub mod catalog;
 pub mod error;
+pub mod fast_tile;
 pub mod fonts;
 pub mod keys;
 pub mod layers;
@@ -147,20 +148,25 @@ async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
         .unwrap_or_else(|| "unmatched".to_string());
     let start = Instant::now();
     let resp = next.run(req).await;
+    record_request(&st, &route, resp.status().as_u16(), start);
+    resp
+}
+
+/// Counts one answered request and its latency under its route pattern.
+pub fn record_request(st: &AppState, route: &str, status: u16, start: Instant) {
     st.metrics
         .latency
         .get_or_create(&Route {
-            route: route.clone(),
+            route: route.to_string(),
         })
         .observe(start.elapsed().as_secs_f64());
     st.metrics
         .requests
         .get_or_create(&RouteLabels {
-            route,
-            status: resp.status().as_u16(),
+            route: route.to_string(),
+            status,
         })
         .inc();
-    resp
 }
 
 /// Loads every layer in the background, publishing each to the registry as
@@ -303,7 +309,7 @@ pub async fn serve(
     use tokio::sync::watch;
 
     let header_timeout = state.config.header_read_timeout;
-    let router = app(state);
+    let router = app(state.clone());
     // Dropping `signal_rx` tells the loop and every connection to stop.
     let (signal_tx, signal_rx) = watch::channel(());
     tokio::spawn(async move {
@@ -329,10 +335,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let st = state.clone();
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+            let (router, st) = (router.clone(), st.clone());
+            async move {
+                if let Some(resp) = fast_tile::try_answer(&st, &req, peer).await {
+                    return Ok(resp);
+                }
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(router, req.map(axum::body::Body::new)).await
+            }
         });
         let signal_tx = signal_tx.clone();
         let close_rx = close_rx.clone();

@@ -85,7 +85,7 @@ fn truncate(s: &str) -> String {
 /// `id@tag,id@tag`: the cache key part and the composite's version tag;
 /// a layer with attributes hidden from the caller adds `~` and the hidden
 /// names, so masked and unmasked tiles are cached apart.
-fn versions_key(layers: &[Arc<Layer>], caller: &Caller) -> String {
+pub fn versions_key(layers: &[Arc<Layer>], caller: &Caller) -> String {
     layers
         .iter()
         .map(|l| {
@@ -229,18 +229,32 @@ pub async fn tile(
             t
         }
     };
+    answer(&st, &layers, cached, q.v.as_deref(), &headers).await
+}
+
+/// The answer for a rendered tile: negotiated encoding, `ETag`,
+/// `Cache-Control` (immutable when `v` is the current version tag), `Vary`,
+/// `304` on a matching `If-None-Match`, `204` for an empty tile. Shared by
+/// the handler and the cache-hit fast path ([`super::fast_tile`]).
+pub async fn answer(
+    st: &AppState,
+    layers: &[Arc<Layer>],
+    cached: Arc<CachedTile>,
+    v: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let enc = if cached.is_empty() {
         Encoding::Identity
     } else {
-        negotiate(&headers)
+        negotiate(headers)
     };
-    let current = composite_tag(&layers);
-    let scope = if is_personal(&layers) {
+    let current = composite_tag(layers);
+    let scope = if is_personal(layers) {
         "private"
     } else {
         "public"
     };
-    let cache_control = if q.v.as_deref() == Some(current.as_str()) {
+    let cache_control = if v == Some(current.as_str()) {
         format!("{scope}, max-age=31536000, immutable")
     } else {
         format!("{scope}, max-age={}", st.config.tile_max_age)
@@ -258,7 +272,7 @@ pub async fn tile(
             "Accept-Encoding"
         }),
     );
-    if etag_matches(&headers, &etag) {
+    if etag_matches(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, resp_headers).into_response());
     }
     if cached.is_empty() {

@@ -240,11 +240,12 @@ impl<'a> Worker<'a> {
         if !clip_in_place(&mut self.a, &mut self.b, p.sq) {
             return Part::Outside;
         }
-        let mean = mean_of(&self.a);
         if !self.push_ring(tol, false) {
             self.rings.pts.truncate(mark.0);
             self.rings.ends.truncate(mark.1);
-            return Part::Collapsed(mean);
+            // `push_ring` appended the closing point to the clipped ring.
+            let open = self.a.len().saturating_sub(1);
+            return Part::Collapsed(mean_of(&self.a[..open]));
         }
         for hole in part.interiors() {
             geom::transform_ring(&hole.0, &p.t, &mut self.a);

@@ -215,3 +215,100 @@ async fn catalog_health_and_metrics() {
         assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
     }
 }
+
+/// Status, headers (all but `date`) and body of one answer.
+async fn snapshot(r: reqwest::Response) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let status = r.status().as_u16();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_string()))
+        .collect();
+    headers.sort();
+    (status, headers, r.bytes().await.expect("body").to_vec())
+}
+
+/// A cached tile asked for anonymously is answered before the router
+/// (`http::fast_tile`); the answer must be exactly the router's: the first
+/// (uncached) request and a keyed request both go through the router.
+#[tokio::test]
+async fn cache_hit_fast_path_answers_like_the_router() {
+    use tudi::auth::Role;
+    let s = tiny_server();
+    let tj: serde_json::Value = get(&format!("{}/tiles/squares", s.base))
+        .await
+        .json()
+        .await
+        .expect("tilejson");
+    let v = tj["tiles"][0]
+        .as_str()
+        .and_then(|u| u.split("?v=").nth(1))
+        .expect("versioned url")
+        .to_string();
+    let client = reqwest::Client::new();
+    for (n, (suffix, query, enc)) in [
+        ("", "", "identity"),
+        (".mvt", "", "gzip"),
+        (".pbf", "", "gzip, deflate, br"),
+        ("", &*format!("?v={v}"), "gzip"),
+        ("", "?v=stale&x=1", "gzip"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A zoom per case, so its first request is a miss.
+        let (z, x, y) = tile_of(113.1021, 23.00005, 14 + n as u8);
+        let url = format!("{}/tiles/squares/{z}/{x}/{y}{suffix}{query}", s.base);
+        let send = |key: bool| {
+            let mut rq = client.get(&url).header("accept-encoding", enc);
+            if key {
+                rq = rq.bearer_auth(super::support::key(Role::Viewer));
+            }
+            rq.send()
+        };
+        let first = snapshot(send(false).await.expect("miss")).await;
+        let hit = snapshot(send(false).await.expect("hit")).await;
+        let keyed = snapshot(send(true).await.expect("keyed hit")).await;
+        assert_eq!(first.0, 200, "{url}");
+        assert_eq!(hit, first, "{url} {enc}: fast path differs from the miss");
+        assert_eq!(
+            hit, keyed,
+            "{url} {enc}: fast path differs from a keyed hit"
+        );
+        // Conditional request: 304 with the same headers either way.
+        let etag = hit
+            .1
+            .iter()
+            .find(|(k, _)| k == "etag")
+            .map(|(_, v)| v.clone())
+            .expect("etag");
+        let cond = |key: bool| {
+            let mut rq = client
+                .get(&url)
+                .header("accept-encoding", enc)
+                .header("if-none-match", &etag);
+            if key {
+                rq = rq.bearer_auth(super::support::key(Role::Viewer));
+            }
+            rq.send()
+        };
+        let a = snapshot(cond(false).await.expect("304")).await;
+        let b = snapshot(cond(true).await.expect("304 keyed")).await;
+        assert_eq!(a.0, 304);
+        assert_eq!(a, b, "{url}: 304 differs");
+    }
+    // Not found, bad coordinates and escapes keep the router's JSON errors.
+    for path in [
+        "/tiles/nope/15/1/1",
+        "/tiles/squares/15/99999999/1",
+        "/tiles/squares/x/1/1",
+        "/tiles/squ%61res/15/1/1?v=%41",
+    ] {
+        let url = format!("{}{path}", s.base);
+        let a = snapshot(get(&url).await).await;
+        let b = snapshot(get(&url).await).await;
+        assert!(a.0 >= 400 || a.0 == 204 || a.0 == 200, "{path}: {}", a.0);
+        assert_eq!(a, b, "{path}");
+    }
+}

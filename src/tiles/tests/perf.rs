@@ -122,3 +122,100 @@ fn timing_big_polygon_crossing_tiles() {
     });
     eprintln!("  {:?}, {} bytes", r.layers[0].1, r.bytes.len());
 }
+
+/// The cold z14-z17 list of `benches/tiles_ab.sh`, rendered in process (no
+/// HTTP, no cache): per zoom the full render and, separately, the geometry
+/// alone (the per-feature pipeline without attribute encoding). Needs the
+/// district data in `target/bench-data` (`benches/load.sh` makes it):
+/// `cargo test --release --lib tiles::tests::perf::timing_district_list -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_district_list() {
+    use crate::tiles::worker::{Outcome, Params, Worker};
+    use rstar::AABB;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let toml = root.join("district-42/layers/homestead_parcels.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("access = \"restricted\"", "access = \"public\"");
+    let def = crate::layer::LayerDef::from_str(&toml, &text).unwrap();
+    let (l, _) = crate::layer::load::load_layer(&def, 1).unwrap();
+    let list = std::fs::read_to_string(root.join("tiles-z14-17.txt")).unwrap();
+    let tiles: Vec<TileCoord> = list
+        .lines()
+        .filter_map(|p| {
+            let s: Vec<&str> = p.trim().split('/').collect();
+            (s.len() == 6).then(|| TileCoord::parse(s[3], s[4], s[5]).unwrap())
+        })
+        .collect();
+    let opts = RenderOptions::default();
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    // (full render s, geometry s, features, overlay calls, bytes), per zoom; best of the rounds.
+    let mut best: BTreeMap<u8, (f64, f64, usize, usize, usize)> = BTreeMap::new();
+    let mut max_ms: BTreeMap<u8, f64> = BTreeMap::new();
+    // (zoom, coarsening level) -> (tiles, seconds), last round.
+    let mut levels: BTreeMap<(u8, u32), (usize, f64)> = BTreeMap::new();
+    for _ in 0..rounds {
+        let mut tot: BTreeMap<u8, (f64, f64, usize, usize, usize)> = BTreeMap::new();
+        for &t in &tiles {
+            let e = tot.entry(t.z).or_default();
+            let s = Instant::now();
+            let r = render_tile(&[&l], t, &opts).unwrap();
+            let d = s.elapsed().as_secs_f64();
+            e.0 += d;
+            let m = max_ms.entry(t.z).or_default();
+            *m = m.max(d * 1e3);
+            e.2 += r.features;
+            let lv = levels.entry((t.z, r.coarsen)).or_default();
+            lv.0 += 1;
+            lv.1 += d;
+            e.3 += r.layers[0].1.overlay_calls;
+            e.4 += r.bytes.len();
+            let s = Instant::now();
+            let p = Params::new(&l, t, 4096, 64, r.coarsen);
+            let b = p.buffered;
+            let env = AABB::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]);
+            let mut ids: Vec<u32> = l
+                .tree
+                .locate_in_envelope_intersecting(&env)
+                .map(|e| e.data)
+                .collect();
+            ids.sort_unstable();
+            let mut w = Worker::new(&p);
+            let mut kept = 0;
+            for i in ids {
+                if matches!(
+                    w.polygon(&l.features[i as usize]),
+                    Outcome::Kept | Outcome::Enlarged
+                ) {
+                    kept += w.writer.cmds.len();
+                }
+            }
+            std::hint::black_box(kept);
+            e.1 += s.elapsed().as_secs_f64();
+        }
+        for (z, v) in tot {
+            let b = best.entry(z).or_insert(v);
+            if v.0 < b.0 {
+                b.0 = v.0;
+            }
+            if v.1 < b.1 {
+                b.1 = v.1;
+            }
+        }
+    }
+    for ((z, c), (n, secs)) in levels {
+        eprintln!("z{z} coarsen {c}: {n} tiles, {secs:.3} s in total (all rounds)");
+    }
+    for (z, (full, geom, n, ov, bytes)) in best {
+        eprintln!(
+            "z{z}: render {full:.3} s, geometry {geom:.3} s, max {:.1} ms, {n} features, {ov} overlay calls, {bytes} bytes",
+            max_ms[&z]
+        );
+    }
+}
