@@ -27,8 +27,17 @@
 //!   (growing the minimum size instead proved a cliff: a dense layer of
 //!   equal-sized plots went from over budget to empty). When a render gives
 //!   up at the budget, the next level is chosen from the share of features
-//!   that fitted. Point thinning then applies at every zoom. After
-//!   `max_attempts` steps the tile is returned flagged `over_budget`.
+//!   that fitted. At [`THIN_AT_ONCE_MAX_ZOOM`] and below, a `drop_small`
+//!   layer whose level 0 gave up with too little geometry for level 1 to
+//!   save the excess (even dropping every vertex, extrapolated from the
+//!   features that fitted; `level1_cannot_fit`) skips level 1 and goes to
+//!   the thinning level at once (counted as two attempts): for small plots
+//!   level 1 was a full render thrown away, a third of a dense z14 parcel
+//!   tile's time. The thinning level is then chosen from level 0's share
+//!   instead of level 1's, which can be one level more when the share is
+//!   just under a power of two. Level 1 is always tried at z15 and above.
+//!   Point thinning then applies at every zoom. After `max_attempts` steps
+//!   the tile is returned flagged `over_budget`.
 //!
 //! Features are emitted in layer order (R-tree hits are sorted by index), so
 //! output is deterministic and polygons draw in source order.
@@ -51,6 +60,9 @@ pub const MIN_LINE_UNITS: f64 = 1.0;
 pub const POINT_CELL_UNITS: f64 = 1.0;
 /// Points are thinned at zooms below `maxzoom - POINT_THIN_BELOW_MAXZOOM`.
 pub const POINT_THIN_BELOW_MAXZOOM: u8 = 2;
+/// At this zoom and below, a `drop_small` layer may skip coarsening level 1
+/// when it cannot fit (see the module docs).
+pub const THIN_AT_ONCE_MAX_ZOOM: u8 = 14;
 /// Largest accepted extent.
 const MAX_EXTENT: u32 = 1 << 16;
 /// Coarsening steps beyond this change nothing more (2^12 units > a tile).
@@ -188,12 +200,24 @@ pub fn render_tile(
                 Err(Overflow {
                     encoded,
                     candidates,
+                    vertices,
                 }) => {
                     // Level 1 only simplifies harder. From there, skip
                     // straight to the thinning level that should fit.
+                    let ratio = candidates as f64 / encoded.max(1) as f64;
+                    let thinning = (ratio.log2().ceil() as u32).clamp(1, 4);
                     if o.coarsen >= 1 && l.def.drop_small {
-                        let ratio = candidates as f64 / encoded.max(1) as f64;
-                        jump = (ratio.log2().ceil() as u32).clamp(1, 4);
+                        jump = thinning;
+                    } else if o.coarsen == 0
+                        && l.def.drop_small
+                        && tile.z <= THIN_AT_ONCE_MAX_ZOOM
+                        && attempt + 1 < o.max_attempts
+                        && level1_cannot_fit(left, ratio, vertices)
+                    {
+                        // Level 1 (tolerance doubled) would give up too: go
+                        // to the thinning level at once, as if it had.
+                        attempt += 1;
+                        jump = 1 + thinning;
                     }
                     break;
                 }
@@ -271,10 +295,28 @@ impl From<Capped> for RenderedLayer {
     }
 }
 
-/// A capped render gave up: `encoded` of `candidates` features fitted.
+/// Geometry bytes per encoded vertex assumed by [`level1_cannot_fit`]: two
+/// zigzag varints of up to 2 bytes (deltas under 8192 units) plus a share of
+/// the commands; small plots take 2-3.
+const BYTES_PER_VERTEX: f64 = 5.0;
+
+/// Whether level 1 would exceed `budget` (the layer's share of the tile
+/// budget) too, when level 0 gave up with `1 / ratio` of the candidates
+/// encoded in about `budget` bytes, `vertices`
+/// of them vertices. Extrapolated to all candidates the layer takes about
+/// `budget * ratio` bytes; level 1 only simplifies, so it saves at most the
+/// geometry, about `BYTES_PER_VERTEX * vertices * ratio`. Like the thinning
+/// jump this extrapolates from the features that fitted.
+pub(super) fn level1_cannot_fit(budget: usize, ratio: f64, vertices: usize) -> bool {
+    (ratio - 1.0) * budget as f64 > BYTES_PER_VERTEX * vertices as f64 * ratio
+}
+
+/// A capped render gave up: `encoded` of `candidates` features fitted
+/// (the last one did not), with `vertices` vertices.
 struct Overflow {
     encoded: usize,
     candidates: usize,
+    vertices: usize,
 }
 
 /// At coarsening level `c >= 2` a `drop_small` layer keeps only the largest
@@ -374,6 +416,7 @@ fn render_layer_capped(
                     return Err(Overflow {
                         encoded: builder.len(),
                         candidates: total,
+                        vertices: stats.vertices + w.writer.vertices,
                     });
                 }
                 stats.features_kept += 1;

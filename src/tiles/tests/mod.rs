@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod attrs;
+mod budget;
 mod perf;
 mod polygons;
 mod render;
