@@ -105,9 +105,11 @@ impl CachedTile {
 }
 
 /// gzip level for tiles. A cold tile is compressed while its client waits,
-/// so speed wins: on the district's z14-z17 tiles level 1 output is ~9%
-/// larger than level 6 but takes half the time or less (BENCHMARKS.md).
-const GZIP_LEVEL: u32 = 1;
+/// and a cached one is sent many times: with flate2's zlib-rs backend, on
+/// the district's z14-z17 tiles, level 2 gives 0.37-0.42 of the raw size
+/// in 3.3 ms for a 289 KB z14 tile, level 6 0.34-0.40 in 5.4 ms, level 1
+/// (a different, "quick" strategy) 0.45-0.50 in 1.8 ms (BENCHMARKS.md).
+const GZIP_LEVEL: u32 = 2;
 
 fn gzip(raw: &[u8]) -> Bytes {
     use std::io::Write;
