@@ -5,8 +5,8 @@
 //! stack (CORS, metrics, limits, authentication, rate limit, compression,
 //! JSON errors: seven boxed layers, a third of a cached tile's CPU time),
 //! doing what those layers would have done for it: the per-address rate
-//! limit, the request metrics, `X-Content-Type-Options` and the CORS
-//! headers. The answer itself comes from [`tiles::answer`], the code the
+//! limit, the request metrics, the safety headers (`limits::finish`) and
+//! the CORS headers. The answer itself comes from [`tiles::answer`], the code the
 //! handler uses. Anything else (a key, a miss, a path or query that needs
 //! decoding, a `HEAD`, a body) returns `None` and goes through the router
 //! unchanged, so every error keeps the router's shape.
@@ -65,15 +65,15 @@ pub async fn try_answer<B>(st: &AppState, req: &Request<B>, peer: SocketAddr) ->
         return None;
     }
     st.metrics.cache_hits.inc();
-    let mut resp = match tiles::answer(st, &layers, cached, v, h).await {
+    let resp = match tiles::answer(st, &layers, cached, v, h).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    let rh = resp.headers_mut();
-    rh.entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
+    // The safety headers the router's `limits::guard` adds to every answer.
+    let mut resp = super::limits::finish(st, req.uri().path(), resp);
     // What the router's `CorsLayer` (any origin, exposing every header)
     // adds to a simple request.
+    let rh = resp.headers_mut();
     rh.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("*"),

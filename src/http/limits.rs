@@ -334,7 +334,7 @@ fn has_derived_links(path: &str) -> bool {
 /// (they may hold keys, names, verdicts); and, when links are built from
 /// the request's host headers (no `--public-url`), `Vary` on those headers
 /// so a shared cache never serves one client's links to another.
-fn finish(st: &AppState, path: &str, mut resp: Response) -> Response {
+pub(super) fn finish(st: &AppState, path: &str, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     if st.config.public_url.is_none() && has_derived_links(path) {
         let vary: Vec<String> = h

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use super::support::{decode, get, tile_of, tiny_server};
+use super::support::{Server, decode, get, tile_of, tiny_server};
 
 #[tokio::test]
 async fn tile_decodes_with_independent_reader() {
@@ -105,11 +105,7 @@ async fn gzip_brotli_etag_and_304() {
 #[tokio::test]
 async fn tilejson_describes_layer_and_versioned_url_is_immutable() {
     let s = tiny_server();
-    let tj: serde_json::Value = get(&format!("{}/tiles/squares", s.base))
-        .await
-        .json()
-        .await
-        .expect("tilejson");
+    let tj = squares_tilejson(s).await;
     assert_eq!(tj["tilejson"], "3.0.0");
     let url = tj["tiles"][0].as_str().expect("tiles url");
     assert!(url.starts_with(&s.base), "{url}");
@@ -236,11 +232,7 @@ async fn snapshot(r: reqwest::Response) -> (u16, Vec<(String, String)>, Vec<u8>)
 async fn cache_hit_fast_path_answers_like_the_router() {
     use tudi::auth::Role;
     let s = tiny_server();
-    let tj: serde_json::Value = get(&format!("{}/tiles/squares", s.base))
-        .await
-        .json()
-        .await
-        .expect("tilejson");
+    let tj = squares_tilejson(s).await;
     let v = tj["tiles"][0]
         .as_str()
         .and_then(|u| u.split("?v=").nth(1))
@@ -311,4 +303,13 @@ async fn cache_hit_fast_path_answers_like_the_router() {
         assert!(a.0 >= 400 || a.0 == 204 || a.0 == 200, "{path}: {}", a.0);
         assert_eq!(a, b, "{path}");
     }
+}
+
+/// The TileJSON of the tiny server's `squares` layer.
+async fn squares_tilejson(s: &Server) -> serde_json::Value {
+    get(&format!("{}/tiles/squares", s.base))
+        .await
+        .json()
+        .await
+        .expect("tilejson")
 }

@@ -25,6 +25,11 @@ fn wiggly(f: &Frame, u: f64, v: f64, side: f64, amp: f64) -> geo::Polygon {
 
 /// 100 zigzag squares (a `drop_small` layer) in tile `t`.
 fn wiggles(t: TileCoord) -> Layer {
+    wiggles_layer(t, "wiggles", "maxzoom = 20")
+}
+
+/// 100 zigzag squares in tile `t`, as layer `id` with the given settings.
+fn wiggles_layer(t: TileCoord, id: &str, settings: &str) -> Layer {
     let f = Frame::new(t);
     let features = (0..100)
         .map(|i| {
@@ -35,7 +40,7 @@ fn wiggles(t: TileCoord) -> Layer {
             feature(i as u64 + 1, wiggly(&f, u, v, 300.0, 1.5))
         })
         .collect();
-    layer("wiggles", "maxzoom = 20", GeomKind::Polygon, features)
+    layer(id, settings, GeomKind::Polygon, features)
 }
 
 fn budget(max_bytes: usize) -> RenderOptions {
@@ -83,22 +88,7 @@ fn half_or_more_fitting_at_z14_still_tries_level_one() {
 fn legal_layers_never_skip_level_one() {
     // drop_small = false: no thinning exists, so nothing to jump to.
     let at = TileCoord::new(u32::from(THIN_AT_ONCE_MAX_ZOOM), 13363, 7150).unwrap();
-    let f = Frame::new(at);
-    let features = (0..100)
-        .map(|i| {
-            let (u, v) = (
-                20.0 + (i % 10) as f64 * 400.0,
-                20.0 + (i / 10) as f64 * 400.0,
-            );
-            feature(i as u64 + 1, wiggly(&f, u, v, 300.0, 1.5))
-        })
-        .collect();
-    let l = layer(
-        "zones",
-        "maxzoom = 20\ndrop_small = false",
-        GeomKind::Polygon,
-        features,
-    );
+    let l = wiggles_layer(at, "zones", "maxzoom = 20\ndrop_small = false");
     let r = render_tile(&[&l], at, &budget(30_000)).unwrap();
     assert_eq!(r.coarsen, 1);
     assert_eq!(r.features, 100);
