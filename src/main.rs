@@ -10,8 +10,7 @@ use tudi::layer::{self, Registry};
 
 /// mimalloc: review records and tiles allocate many short-lived buffers, and
 /// glibc malloc was the top of the profile (see BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod alloc;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -141,7 +140,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let loader_state = state.clone();
         let (fail_tx, fail_rx) = tokio::sync::oneshot::channel::<Vec<String>>();
         tokio::spawn(async move {
+            // What the load frees goes back to the system before ready.
+            let purge = alloc::purge_at_once();
             let errors = http::load_layers(loader_state, defs).await;
+            drop(purge);
             if errors.is_empty() {
                 tracing::info!("all layers loaded; ready");
             } else {
