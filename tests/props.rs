@@ -315,10 +315,7 @@ fn check_tile_polygon(
     .expect("attributes fit");
     let opts = RenderOptions::default();
     let r = render_layer(&layer, t, &opts);
-    let bytes = Tile {
-        layers: vec![r.layer],
-    }
-    .encode_to_vec();
+    let bytes = r.tile_bytes();
 
     let square = Polygon::new(
         LineString::from(vec![

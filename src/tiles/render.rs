@@ -42,7 +42,7 @@
 //! Features are emitted in layer order (R-tree hits are sorted by index), so
 //! output is deterministic and polygons draw in source order.
 
-use geozero::mvt::{Message, Tile, tile};
+use geozero::mvt::tile;
 use rstar::AABB;
 
 use super::encode::{self, LayerBuilder};
@@ -143,13 +143,24 @@ pub struct LayerStats {
 /// One encoded MVT layer and its statistics.
 #[derive(Debug, Clone)]
 pub struct RenderedLayer {
-    pub layer: tile::Layer,
+    /// The layer's name (its source layer id).
+    pub name: String,
+    /// The encoded MVT `Layer` message (without the tile's field key and
+    /// length: see [`RenderedLayer::tile_bytes`]).
+    pub bytes: Vec<u8>,
     pub stats: LayerStats,
 }
 
 impl RenderedLayer {
     pub fn is_empty(&self) -> bool {
-        self.layer.features.is_empty()
+        self.stats.features_kept == 0
+    }
+
+    /// A tile of this layer alone (the layer framed as the tile's field 3).
+    pub fn tile_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(encode::field_len(self.bytes.len()));
+        encode::put_layer(&mut out, &self.bytes);
+        out
     }
 }
 
@@ -231,20 +242,19 @@ pub fn render_tile(
         let features = rendered.iter().map(|r| r.stats.features_kept).sum();
         let stats = rendered
             .iter()
-            .map(|r| (r.layer.name.clone(), r.stats.clone()))
+            .zip(layers)
+            .map(|(r, l)| (l.def.id.clone(), r.stats.clone()))
             .collect();
-        let mvt = Tile {
-            layers: rendered
-                .into_iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| r.layer)
-                .collect(),
-        };
-        let bytes = if mvt.layers.is_empty() {
-            Vec::new()
-        } else {
-            mvt.encode_to_vec()
-        };
+        // The tile message: each non-empty layer as field 3, in order.
+        let size = rendered
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| encode::field_len(r.layer.len()))
+            .sum();
+        let mut bytes = Vec::with_capacity(size);
+        for r in rendered.iter().filter(|r| !r.is_empty()) {
+            encode::put_layer(&mut bytes, &r.layer);
+        }
         let fits = bytes.len() <= o.max_bytes;
         if fits || last {
             return Ok(RenderedTile {
@@ -265,33 +275,30 @@ pub fn render_tile(
 /// `minzoom` the result is empty. Options out of range are clamped.
 pub fn render_layer(layer: &Layer, tile: TileCoord, opts: &RenderOptions) -> RenderedLayer {
     match render_layer_capped(layer, tile, opts, None) {
-        Ok(r) => r.into(),
+        Ok(r) => RenderedLayer {
+            name: layer.def.id.clone(),
+            bytes: r.layer,
+            stats: r.stats,
+        },
         Err(_) => RenderedLayer {
-            layer: LayerBuilder::new(&layer.def.id, opts.extent.clamp(1, MAX_EXTENT), 0).finish(),
+            name: layer.def.id.clone(),
+            bytes: LayerBuilder::new(&layer.def.id, opts.extent.clamp(1, MAX_EXTENT), 0).finish(),
             stats: LayerStats::default(),
         },
     }
 }
 
-/// A rendered layer with its exact encoded size.
+/// A rendered layer: the encoded layer message and its exact size (0 when
+/// it has no feature: it is then left out of the tile).
 struct Capped {
-    layer: tile::Layer,
+    layer: Vec<u8>,
     stats: LayerStats,
     bytes: usize,
 }
 
 impl Capped {
     fn is_empty(&self) -> bool {
-        self.layer.features.is_empty()
-    }
-}
-
-impl From<Capped> for RenderedLayer {
-    fn from(c: Capped) -> RenderedLayer {
-        RenderedLayer {
-            layer: c.layer,
-            stats: c.stats,
-        }
+        self.stats.features_kept == 0
     }
 }
 

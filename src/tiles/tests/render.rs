@@ -303,11 +303,7 @@ fn size_cap_brings_a_heavy_tile_under_budget() {
     for drop_small in [true, false] {
         let l = heavy_layer(t, drop_small);
         let first = render_layer(&l, t, &RenderOptions::default());
-        let size0 = Tile {
-            layers: vec![first.layer],
-        }
-        .encode_to_vec()
-        .len();
+        let size0 = first.tile_bytes().len();
         assert!(size0 > 500_000, "fixture too light: {size0}");
         let r = render_tile(&[&l], t, &RenderOptions::default()).unwrap();
         eprintln!(
