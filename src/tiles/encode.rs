@@ -215,6 +215,11 @@ impl LayerBuilder {
         self.features
     }
 
+    /// Bytes of the encoded features alone (no keys, values or header).
+    pub fn feature_bytes(&self) -> usize {
+        self.feats.len()
+    }
+
     /// Adds a feature. `props` are `(field, value id)` pairs: fields index
     /// into `fields`, value ids into `attrs`; unknown ones are ignored.
     pub fn add(
@@ -295,6 +300,18 @@ impl LayerBuilder {
         put_varint(&mut out, 2);
         out
     }
+}
+
+/// Bytes of `v` as a framed `Value` (what [`put_value`] appends).
+pub(super) fn value_len(v: ValueRef<'_>) -> usize {
+    let inner = match v {
+        ValueRef::String(s) => field_len(s.len()),
+        ValueRef::Int(i) if i >= 0 => 1 + varint_len(i as u64),
+        ValueRef::Int(i) => 1 + varint_len(((i << 1) ^ (i >> 63)) as u64),
+        ValueRef::Float(_) => 9,
+        ValueRef::Bool(_) => 2,
+    };
+    field_len(inner)
 }
 
 /// Appends an encoded layer message to a tile as its field 3.
@@ -401,6 +418,12 @@ mod tests {
         assert!(decoded.values.iter().any(|v| v.sint_value.is_some()));
         assert!(decoded.values.iter().any(|v| v.bool_value.is_some()));
         assert_eq!(decoded.encode_to_vec(), bytes, "not prost's encoding");
+        for id in 0..attrs.values().len() as u32 {
+            let v = attrs.values().get(id).unwrap();
+            let mut buf = Vec::new();
+            put_value(&mut buf, v);
+            assert_eq!(buf.len(), value_len(v), "{v:?}");
+        }
         // An empty layer too.
         let empty = LayerBuilder::new("e", 512, 0);
         let n = empty.bytes();

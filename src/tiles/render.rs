@@ -37,11 +37,19 @@
 //!   instead of level 1's, which can be one level more when the share is
 //!   just under a power of two. Level 1 is always tried at z15 and above.
 //!   Point thinning then applies at every zoom. After `max_attempts` steps
-//!   the tile is returned flagged `over_budget`.
+//!   the tile is returned flagged `over_budget`. A `drop_small` polygon or
+//!   line layer with at least `SAMPLE_FROM` candidates first renders an
+//!   evenly spaced sample of them; when that puts the layer far over its
+//!   share of the budget it gives up at once with the share that would
+//!   have fitted (`sampled_overflow`), instead of rendering a budget's worth
+//!   of features to learn the same.
 //!
 //! Features are emitted in layer order (R-tree hits are sorted by index), so
 //! output is deterministic and polygons draw in source order.
 
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use geozero::mvt::tile;
 use rstar::AABB;
 
@@ -346,6 +354,105 @@ fn thin_by_size(layer: &Layer, candidates: &mut Vec<u32>, coarsen: u32) {
     candidates.sort_unstable();
 }
 
+/// Candidates from which [`sampled_overflow`] samples before rendering.
+const SAMPLE_FROM: usize = 2_000;
+/// Features [`sampled_overflow`] renders.
+const SAMPLE: usize = 64;
+/// [`sampled_overflow`] gives up only on a layer estimated at more than
+/// this many times its cap: nearer the cap the full render decides.
+const SAMPLE_MARGIN: f64 = 1.5;
+
+/// Estimates, from an evenly spaced sample of `SAMPLE` of the (at least
+/// `SAMPLE_FROM`) candidates rendered on their own, whether the layer
+/// would exceed `cap` bytes by far, and if so gives up at once with the
+/// [`Overflow`] the capped render would have reported (how many features
+/// fit, extrapolated from the sample's bytes per candidate). A dense tile
+/// otherwise renders and encodes about a budget's worth of features only
+/// to throw them away: at z14 over the villages that was a third to a half
+/// of a heavy tile's time, and the slowest tiles of the bench lists were
+/// such tiles (BENCHMARKS.md). The coarsening level chosen from the
+/// overflow is then the one the full render would have led to, up to the
+/// sample's error; a tile near its budget is rendered in full as before.
+fn sampled_overflow(
+    layer: &Layer,
+    params: &Params,
+    extent: u32,
+    candidates: &[u32],
+    hide: &[u16],
+    cap: usize,
+) -> Option<Overflow> {
+    let n = candidates.len();
+    if n < SAMPLE_FROM {
+        return None;
+    }
+    let mut w = Worker::new(params);
+    let mut builder = LayerBuilder::new(&layer.def.id, extent, layer.fields.len());
+    let empty = builder.bytes();
+    let (mut kept, mut vertices) = (0usize, 0usize);
+    // Value id -> sampled features using it.
+    let mut uses: HashMap<u32, u32, RandomState> = HashMap::default();
+    for s in 0..SAMPLE {
+        let Some(f) = candidates
+            .get(s * n / SAMPLE)
+            .and_then(|&i| layer.features.get(i as usize))
+        else {
+            continue;
+        };
+        let (outcome, kind) = match layer.kind {
+            GeomKind::Polygon => (w.polygon(f), tile::GeomType::Polygon),
+            GeomKind::Line => (w.line(f), tile::GeomType::Linestring),
+            GeomKind::Point => return None,
+        };
+        if matches!(outcome, Outcome::Kept | Outcome::Enlarged) {
+            for (k, v) in layer.attrs.row_ids(f.row) {
+                if !hide.contains(&k) {
+                    *uses.entry(v).or_insert(0) += 1;
+                }
+            }
+            let props = layer
+                .attrs
+                .row_ids(f.row)
+                .filter(|(k, _)| !hide.contains(k));
+            builder.add(
+                f.id,
+                kind,
+                &w.writer.cmds,
+                props,
+                &layer.attrs,
+                &layer.fields,
+            );
+            kept += 1;
+            vertices += w.writer.vertices;
+        }
+    }
+    // Bytes = per candidate * candidates + shared: the keys and the values
+    // that more than one sampled feature uses (a village code, a status) are
+    // written once per layer, and counting them per sampled feature would
+    // overestimate a full render by the share that the sample is small:
+    // enough to pick one coarsening level too many for a tile whose share
+    // is near a power of two.
+    let mut shared = builder.bytes() - builder.feature_bytes();
+    for (&v, _) in uses.iter().filter(|(_, n)| **n == 1) {
+        shared = shared.saturating_sub(layer.attrs.values().get(v).map_or(0, encode::value_len));
+    }
+    if kept == 0 {
+        return None;
+    }
+    let per_candidate = (builder.bytes() - shared) as f64 / SAMPLE as f64;
+    let shared = shared.saturating_sub(empty);
+    if per_candidate * n as f64 + shared as f64 <= SAMPLE_MARGIN * cap as f64 {
+        return None;
+    }
+    // Features that fit: the candidates that fit, times the share kept.
+    let fit = cap.saturating_sub(shared) as f64 / per_candidate * kept as f64 / SAMPLE as f64;
+    let encoded = (fit as usize).max(1);
+    Some(Overflow {
+        encoded,
+        candidates: n,
+        vertices: vertices * encoded / kept,
+    })
+}
+
 /// [`render_layer`], giving up as soon as the encoded layer would exceed
 /// `cap` bytes.
 fn render_layer_capped(
@@ -395,6 +502,12 @@ fn render_layer_capped(
         .filter(|(l, _)| *l == layer.def.id)
         .map(|(_, f)| *f)
         .collect();
+    if let Some(c) = cap
+        && layer.def.drop_small
+        && let Some(over) = sampled_overflow(layer, &params, extent, &candidates, &hide, c)
+    {
+        return Err(over);
+    }
     let mut w = Worker::new(&params);
     for i in candidates {
         let Some(f) = layer.features.get(i as usize) else {

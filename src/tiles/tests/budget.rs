@@ -111,3 +111,27 @@ fn dense_plots_at_z14_fit_the_budget_after_thinning_at_once() {
     assert!(r.features >= 1600 / 16, "{}", r.features);
     check_tile(&r.bytes, 64);
 }
+
+#[test]
+fn a_sampled_estimate_picks_the_thinning_level_a_full_render_would() {
+    // 3,600 plots (more than the sample threshold): the full level-0 layer
+    // is three times the budget, so the largest quarter must be kept (the
+    // share that fits, 1/3, rounded down to a power of two). A sample
+    // that overestimated by a third would keep an eighth; one that
+    // underestimated would overflow first (and still end at a quarter).
+    let at = TileCoord::new(u32::from(THIN_AT_ONCE_MAX_ZOOM), 13363, 7150).unwrap();
+    let f = Frame::new(at);
+    let l = layer(
+        "plots",
+        "maxzoom = 20",
+        GeomKind::Polygon,
+        plots(&f, 60, 10.0, 66.0, 30.0, 5),
+    );
+    let full = render_tile(&[&l], at, &budget(10_000_000)).unwrap();
+    assert_eq!(full.features, 3600);
+    let r = render_tile(&[&l], at, &budget(full.bytes.len() / 3)).unwrap();
+    assert!(!r.over_budget);
+    assert!(r.coarsen >= 2, "{}", r.coarsen);
+    assert!((850..=950).contains(&r.features), "{} features", r.features);
+    check_tile(&r.bytes, 64);
+}
