@@ -199,6 +199,18 @@ impl LayerBuilder {
         }
     }
 
+    /// Makes room for about `features` features of at most `cap` bytes in
+    /// all: growing the value table and the feature buffer as a dense tile
+    /// fills them was ~6% of a cold z14 tile (rehashing, copying).
+    pub fn reserve(&mut self, features: usize, cap: Option<usize>) {
+        /// Bytes of a small plot with a few attributes.
+        const FEATURE_BYTES: usize = 48;
+        let values = features.saturating_mul(self.key_of_field.len());
+        self.value_index.reserve(values.min(1 << 16));
+        let bytes = features.saturating_mul(FEATURE_BYTES);
+        self.feats.reserve(bytes.min(cap.unwrap_or(usize::MAX)).min(1 << 22));
+    }
+
     /// Encoded size of the layer message so far, bytes (exact up to its own
     /// length prefix in the tile).
     pub fn bytes(&self) -> usize {

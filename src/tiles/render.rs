@@ -495,6 +495,7 @@ fn render_layer_capped(
         thin_by_size(layer, &mut candidates, opts.coarsen);
     }
     let total = candidates.len();
+    builder.reserve(total, cap);
 
     let hide: Vec<u16> = opts
         .hidden
