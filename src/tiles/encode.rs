@@ -5,7 +5,9 @@
 //! fixed, and geozero would flip y, not fix winding, and go through f64 and a
 //! `GeozeroGeometry` per feature. Writing `MoveTo`/`LineTo`/`ClosePath` with
 //! zigzag deltas directly from the integer buffers avoids all of that.
-//! The prost message types (`geozero::mvt::tile`) are reused.
+//! The layer message is written as bytes too ([`LayerBuilder`]); of
+//! geozero's prost types only `tile::GeomType` is used, and tests decode
+//! the output with them.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
