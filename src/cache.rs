@@ -112,14 +112,20 @@ impl CachedTile {
 const GZIP_LEVEL: u32 = 2;
 
 fn gzip(raw: &[u8]) -> Bytes {
+    Bytes::from(gzip_at(raw, GZIP_LEVEL))
+}
+
+/// `raw` gzip-compressed at `level` (0-9): level 2 for serving, 6 for
+/// archives that are written once (`tudi export`).
+pub fn gzip_at(raw: &[u8], level: u32) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 2),
-        flate2::Compression::new(GZIP_LEVEL),
+        Vec::with_capacity(raw.len() / 2 + 64),
+        flate2::Compression::new(level),
     );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(raw);
-    Bytes::from(enc.finish().unwrap_or_default())
+    enc.finish().unwrap_or_default()
 }
 
 fn brotli(raw: &[u8]) -> Bytes {

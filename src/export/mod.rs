@@ -20,7 +20,6 @@ pub mod plan;
 pub mod sink;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -211,13 +210,9 @@ pub fn vector_layers(layers: &[&Layer], hidden: &[(String, String)]) -> serde_js
     serde_json::Value::Array(list)
 }
 
-fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 2 + 64),
-        flate2::Compression::new(6),
-    );
-    enc.write_all(raw)?;
-    enc.finish()
+/// Archives are written once and read many times: gzip level 6.
+fn gzip(raw: &[u8]) -> Vec<u8> {
+    crate::cache::gzip_at(raw, 6)
 }
 
 /// Runs an export; see the module docs.
@@ -431,19 +426,12 @@ fn pipeline(
                     }
                     let done = render_tile(layers, coord, render)
                         .with_context(|| format!("tile {coord}"))
-                        .and_then(|t| {
-                            let gz = if t.bytes.is_empty() {
-                                None
-                            } else {
-                                Some(gzip(&t.bytes)?)
-                            };
-                            Ok(Done {
-                                idx,
-                                coord,
-                                gz,
-                                raw_len: t.bytes.len(),
-                                over_budget: t.over_budget,
-                            })
+                        .map(|t| Done {
+                            idx,
+                            coord,
+                            gz: (!t.bytes.is_empty()).then(|| gzip(&t.bytes)),
+                            raw_len: t.bytes.len(),
+                            over_budget: t.over_budget,
                         });
                     if tx.send(done).is_err() {
                         break;
@@ -499,7 +487,7 @@ mod tests {
     #[test]
     fn gzip_round_trips() {
         let raw = b"hello tiles hello tiles hello tiles".repeat(10);
-        let gz = gzip(&raw).unwrap();
+        let gz = gzip(&raw);
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
         assert_eq!(out, raw);

@@ -210,7 +210,8 @@ impl LayerBuilder {
         let values = features.saturating_mul(self.key_of_field.len());
         self.value_index.reserve(values.min(1 << 16));
         let bytes = features.saturating_mul(FEATURE_BYTES);
-        self.feats.reserve(bytes.min(cap.unwrap_or(usize::MAX)).min(1 << 22));
+        self.feats
+            .reserve(bytes.min(cap.unwrap_or(usize::MAX)).min(1 << 22));
     }
 
     /// Encoded size of the layer message so far, bytes (exact up to its own
