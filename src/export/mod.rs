@@ -27,7 +27,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::layer::{Layer, LayerDef, config::read_dir, load_all};
 use crate::tiles::{RenderOptions, TileCoord, render_tile};
@@ -189,21 +188,11 @@ fn access(defs: &[LayerDef], include_restricted: bool) -> anyhow::Result<Vec<(St
 /// TileJSON `vector_layers` as the server's TileJSON has them, without the
 /// hidden attributes.
 pub fn vector_layers(layers: &[&Layer], hidden: &[(String, String)]) -> serde_json::Value {
-    let list: Vec<serde_json::Value> = layers
+    let list = layers
         .iter()
         .map(|l| {
-            let fields: serde_json::Map<String, serde_json::Value> = l
-                .fields
-                .iter()
-                .filter(|(n, _)| !hidden.iter().any(|(id, a)| id == &l.def.id && a == n))
-                .map(|(n, t)| (n.clone(), json!(format!("{t:?}"))))
-                .collect();
-            json!({
-                "id": l.def.id,
-                "description": l.def.description.clone().unwrap_or_else(|| l.def.title.clone()),
-                "minzoom": l.def.minzoom,
-                "maxzoom": l.def.maxzoom,
-                "fields": fields,
+            crate::tiles::vector_layer(l, |n| {
+                !hidden.iter().any(|(id, a)| id == &l.def.id && a == n)
             })
         })
         .collect();

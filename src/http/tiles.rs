@@ -335,19 +335,7 @@ pub async fn tilejson(
         .iter()
         .map(|l| {
             let hidden = crate::auth::hidden(&l.def.mask, &caller);
-            let fields: serde_json::Map<String, Json_> = l
-                .fields
-                .iter()
-                .filter(|(n, _)| !hidden.contains(&n.as_str()))
-                .map(|(n, t)| (n.clone(), json!(format!("{t:?}"))))
-                .collect();
-            json!({
-                "id": l.def.id,
-                "description": l.def.description.clone().unwrap_or_else(|| l.def.title.clone()),
-                "minzoom": l.def.minzoom,
-                "maxzoom": l.def.maxzoom,
-                "fields": fields,
-            })
+            crate::tiles::vector_layer(l, |n| !hidden.contains(&n))
         })
         .collect();
     let name = layers

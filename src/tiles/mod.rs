@@ -21,13 +21,15 @@
 //! Module map: [`math`] (tile coordinates), `geom` (transform, clip, simplify,
 //! integer predicates), `polygon` (validity on the grid), `encode` (MVT
 //! commands and tags), `worker` (the per-feature pipeline), `render` (layers,
-//! tiles, thresholds and the size cap).
+//! tiles, thresholds and the size cap), `tilejson` (a layer's TileJSON
+//! `vector_layers` entry).
 
 mod encode;
 mod geom;
 pub mod math;
 mod polygon;
 mod render;
+mod tilejson;
 mod worker;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ pub use render::{
     LayerStats, MIN_LINE_UNITS, MIN_POLYGON_UNITS, POINT_CELL_UNITS, POINT_THIN_BELOW_MAXZOOM,
     RenderOptions, RenderedLayer, RenderedTile, render_layer, render_tile,
 };
+pub use tilejson::vector_layer;
 
 /// Errors of the tile module: bad tile addresses and bad render options.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
