@@ -113,36 +113,13 @@ psql -q "$PGURL" -c "ANALYZE $LAYER" >/dev/null
 echo "PostGIS: $(psql -tA "$PGURL" -c "SELECT count(*) FROM $LAYER") parcels loaded in $(echo "$(date +%s.%N) - $t0" | bc) s" >&2
 
 # --- wrk over a list ---------------------------------------------------------
-cat >"$TMP/list.lua" <<'LUA'
-local paths = {}
-local prefix = os.getenv("PREFIX")
-local suffix = os.getenv("SUFFIX")
-for line in io.lines(os.getenv("TILE_LIST")) do
-  local z, x, y = line:match("/(%d+)/(%d+)/(%d+)%.mvt$")
-  if z then paths[#paths + 1] = prefix .. z .. "/" .. x .. "/" .. y .. suffix end
-end
-if os.getenv("ENCODING") ~= "identity" then wrk.headers["Accept-Encoding"] = "gzip" end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n - 1) % #paths + 1])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"non2xx":%d,"errors":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, summary.bytes, e.status,
-    e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-LUA
 ROWS=()
 # bench label cache list base prefix suffix pid [encoding] [duration]
 bench() {
   local label="$1" cache="$2" list="$3" base="$4" prefix="$5" suffix="$6" pid="$7"
   local enc="${8:-gzip}" dur="${9:-$DUR}" r
   r="$(TILE_LIST="$OUT/tiles-$list.txt" PREFIX="$prefix" SUFFIX="$suffix" ENCODING="$enc" \
-    wrk -t1 -c"$CONNS" -d"${dur}s" --timeout 60s -s "$TMP/list.lua" "$base" | grep '^RESULT ' | sed 's/^RESULT //')"
+    wrk -t1 -c"$CONNS" -d"${dur}s" --timeout 60s -s "$ROOT/benches/tile_list.lua" "$base" | grep '^RESULT ' | sed 's/^RESULT //')"
   ROWS+=("$label|$cache|$list|$enc|$(rss_mib "$pid")|$r")
   echo "  $label $cache $list $enc: $r" >&2
 }

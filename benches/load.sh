@@ -91,27 +91,6 @@ cleanup() {
 trap cleanup EXIT
 KEY="$("$BIN" keys create --role approver --label load-bench --data-dir "$TMP/data" | tail -n 1)"
 
-cat >"$TMP/list.lua" <<'LUA'
-local paths = {}
-for line in io.lines(os.getenv("TILE_LIST")) do
-  if #line > 0 then paths[#paths + 1] = line end
-end
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TUDI_KEY")
-wrk.headers["Accept-Encoding"] = "gzip"
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n - 1) % #paths + 1])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"non2xx":%d,"errors":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, summary.bytes, e.status,
-    e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-LUA
 
 start_server() {
   "$BIN" serve --no-review --bind 127.0.0.1:0 --layers "$DATA/layers" --data-dir "$TMP/data" \
@@ -133,7 +112,7 @@ ROWS=()
 bench() { # mode list conc
   local r
   r="$(TILE_LIST="$OUT/tiles-$2.txt" TUDI_KEY="$KEY" wrk -t1 -c"$3" -d"${DUR}s" --timeout 30s \
-    -s "$TMP/list.lua" "$BASE" | grep '^RESULT ' | sed 's/^RESULT //')"
+    -s "$ROOT/benches/tile_list.lua" "$BASE" | grep '^RESULT ' | sed 's/^RESULT //')"
   ROWS+=("$1|$2|$3|$(rss_mib)|$r")
   echo "  $1 $2 c=$3: $r" >&2
   # Refused requests measure the refusal, not the tiles.
