@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer, Value};
-use super::read::{RawDataset, RawFeature, ReadError, read_file};
+use super::read::{RawDataset, RawFeature, ReadError, read_file_rows};
+use super::rows;
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
 
@@ -73,14 +74,32 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
         path: def.source.clone(),
         source,
     };
-    let content_hash = file_hash(&def.source).map_err(|e| read_err(ReadError::Io(e)))?;
-    let raw = read_file(
-        &def.source,
-        def.format,
-        &def.attributes,
-        def.id_field.as_deref(),
-    )
-    .map_err(read_err)?;
+    // The reader sends the attribute rows to a thread that builds the
+    // layer's store meanwhile; the content hash is computed on a thread of
+    // its own while the file is read (the same SHA-256 of the same bytes).
+    let (sink, batches) = rows::channel(def.attributes.len());
+    let fields = def.attributes.len();
+    let attrs = std::thread::spawn(move || {
+        let mut b = AttrsBuilder::new(fields);
+        for batch in batches {
+            b.push_batch(&batch)?;
+        }
+        Ok(b.finish())
+    });
+    let (content_hash, raw) = std::thread::scope(|s| {
+        let hash = s.spawn(|| file_hash(&def.source));
+        let raw = read_file_rows(
+            &def.source,
+            def.format,
+            &def.attributes,
+            def.id_field.as_deref(),
+            sink,
+        );
+        let hash = hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (hash, raw)
+    });
+    let content_hash = content_hash.map_err(|e| read_err(ReadError::Io(e)))?;
+    let raw = raw.map_err(read_err)?;
     if let Some(declared) = raw.declared_epsg
         && declared as u32 != def.crs.epsg()
         && !(geographic_pair(declared, def.crs))
@@ -91,7 +110,7 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
             configured: def.crs.epsg(),
         });
     }
-    build_layer(def, version, content_hash, raw, start)
+    build_layer_with(def, version, content_hash, raw, attrs, start)
 }
 
 /// Builds a layer from features already read (in `def.crs`, props indexing
@@ -101,7 +120,31 @@ pub fn build_layer(
     def: &LayerDef,
     version: u64,
     content_hash: String,
+    mut raw: RawDataset,
+    start: Instant,
+) -> Result<(Layer, LoadReport), LoadError> {
+    // The attributes go into the layer's store on a thread of their own
+    // (interning is sequential) while the geometries are checked and
+    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
+    // feature leaves its row unused). As many fields as `fields` below.
+    let props: Vec<Vec<(u16, Value)>> = raw
+        .features
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.props))
+        .collect();
+    let field_count = def.attributes.len().min(raw.field_types.len());
+    let attrs = std::thread::spawn(move || build_attrs(field_count, props));
+    build_layer_with(def, version, content_hash, raw, attrs, start)
+}
+
+/// [`build_layer`] with the attribute store being built by `attrs` (row
+/// `i`: raw feature `i`).
+fn build_layer_with(
+    def: &LayerDef,
+    version: u64,
+    content_hash: String,
     raw: RawDataset,
+    attrs: std::thread::JoinHandle<Result<Attrs, AttrError>>,
     start: Instant,
 ) -> Result<(Layer, LoadReport), LoadError> {
     let axis = match def.axis_order {
@@ -127,17 +170,7 @@ pub fn build_layer(
     let mut problems: Vec<(u64, String)> = Vec::new();
     let (mut repaired, mut dropped) = (0usize, 0usize);
     let mut invalid: Vec<String> = Vec::new();
-    // The attributes go into the layer's store on a thread of their own
-    // (interning is sequential) while the geometries are checked and
-    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
-    // feature leaves its row unused). As many fields as `fields` below.
     let mut raw_features = raw.features;
-    let props: Vec<Vec<(u16, Value)>> = raw_features
-        .iter_mut()
-        .map(|f| std::mem::take(&mut f.props))
-        .collect();
-    let field_count = def.attributes.len().min(raw.field_types.len());
-    let attrs = std::thread::spawn(move || build_attrs(field_count, props));
     let mut merge = |o: Outcome, kind: &mut Option<GeomKind>| {
         if let Some(reason) = o.repaired {
             problems.push((o.id, format!("repaired: {reason}")));

@@ -7,6 +7,7 @@ pub mod load;
 pub mod model;
 pub mod read;
 pub mod registry;
+pub mod rows;
 pub mod validate;
 
 pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};

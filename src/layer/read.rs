@@ -19,8 +19,10 @@ use geozero::{
     PropertyProcessor,
 };
 
+use super::attrs::ValueRef;
 use super::config::SourceFormat;
 use super::model::{FieldType, Value};
+use super::rows::RowSink;
 
 /// Distinct values per field above which strings stop being interned (ids
 /// and codes are unique; interning them would only cost memory).
@@ -68,6 +70,22 @@ pub fn read_file(
 ) -> std::result::Result<RawDataset, ReadError> {
     let file = std::fs::File::open(path)?;
     read(BufReader::new(file), format, allow, id_field)
+}
+
+/// Reads a whole source file, writing the allow-listed attributes into
+/// `rows` (row `i`: feature `i`) instead of the features' `props`, which
+/// stay empty. The sink is flushed and dropped when the read ends.
+pub fn read_file_rows(
+    path: &Path,
+    format: SourceFormat,
+    allow: &[String],
+    id_field: Option<&str>,
+    rows: RowSink,
+) -> std::result::Result<RawDataset, ReadError> {
+    let file = std::fs::File::open(path)?;
+    let mut c = Collector::new(allow, id_field);
+    c.rows = Some(rows);
+    read_with(BufReader::new(file), format, c)
 }
 
 /// Reads a source from any seekable reader.
@@ -118,6 +136,9 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             let mut reader = reader;
             check_fgb_layout(&mut reader)?;
             let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
+            if let Some(rows) = c.rows.as_mut() {
+                rows.expect(usize::try_from(fgb.header().features_count()).unwrap_or(0));
+            }
             c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
             let header_type = fgb.header().geometry_type();
             let columns: Vec<flatgeobuf::ColumnType> = fgb
@@ -350,6 +371,8 @@ pub struct Collector {
     out: RawDataset,
     /// Open mode: every attribute is kept; names in index order.
     open: Option<Vec<String>>,
+    /// Where the attributes go when they are not kept in `props`.
+    rows: Option<RowSink>,
     /// Per property position: the name last seen there and its field, so
     /// the usual case (every feature has the same columns in the same
     /// order) skips the two name lookups.
@@ -370,6 +393,7 @@ impl Collector {
             cur: None,
             seen: HashMap::new(),
             open: None,
+            rows: None,
             columns: Vec::new(),
             out: RawDataset {
                 field_types: vec![None; allow.len()],
@@ -379,6 +403,9 @@ impl Collector {
     }
 
     pub fn finish(mut self) -> RawDataset {
+        if let Some(mut rows) = self.rows.take() {
+            rows.flush();
+        }
         let mut seen: Vec<String> = self.seen.into_keys().collect();
         seen.sort();
         self.out.seen_fields = seen;
@@ -419,25 +446,25 @@ impl Collector {
     }
 }
 
-/// Converts a geozero column value to a tudi value (`None` for binary data).
-fn to_value(v: &ColumnValue) -> Option<Value> {
-    Some(match v {
-        ColumnValue::Byte(i) => Value::Int(*i as i64),
-        ColumnValue::UByte(i) => Value::Int(*i as i64),
-        ColumnValue::Short(i) => Value::Int(*i as i64),
-        ColumnValue::UShort(i) => Value::Int(*i as i64),
-        ColumnValue::Int(i) => Value::Int(*i as i64),
-        ColumnValue::UInt(i) => Value::Int(*i as i64),
-        ColumnValue::Long(i) => Value::Int(*i),
-        ColumnValue::ULong(i) => match i64::try_from(*i) {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::Float(*i as f64),
+/// A geozero column value as a tudi value, borrowed (`None` for binary data).
+fn column_ref<'a>(v: &ColumnValue<'a>) -> Option<ValueRef<'a>> {
+    Some(match *v {
+        ColumnValue::Byte(i) => ValueRef::Int(i as i64),
+        ColumnValue::UByte(i) => ValueRef::Int(i as i64),
+        ColumnValue::Short(i) => ValueRef::Int(i as i64),
+        ColumnValue::UShort(i) => ValueRef::Int(i as i64),
+        ColumnValue::Int(i) => ValueRef::Int(i as i64),
+        ColumnValue::UInt(i) => ValueRef::Int(i as i64),
+        ColumnValue::Long(i) => ValueRef::Int(i),
+        ColumnValue::ULong(i) => match i64::try_from(i) {
+            Ok(i) => ValueRef::Int(i),
+            Err(_) => ValueRef::Float(i as f64),
         },
-        ColumnValue::Float(f) => Value::Float(*f as f64),
-        ColumnValue::Double(f) => Value::Float(*f),
-        ColumnValue::Bool(b) => Value::Bool(*b),
+        ColumnValue::Float(f) => ValueRef::Float(f as f64),
+        ColumnValue::Double(f) => ValueRef::Float(f),
+        ColumnValue::Bool(b) => ValueRef::Bool(b),
         ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s) => {
-            Value::String(Arc::from(*s))
+            ValueRef::String(s)
         }
         ColumnValue::Binary(_) => return None,
     })
@@ -466,21 +493,13 @@ impl PropertyProcessor for Collector {
         if !is_id && field.is_none() {
             return Ok(false);
         }
-        // Strings of kept fields go straight to the interner (one
-        // allocation for a new value, none for a repeated one).
-        let v = match (value, field) {
-            (ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s), Some(f)) => {
-                Some(Value::String(self.intern(f, s)))
-            }
-            _ => to_value(value),
-        };
-        let Some(v) = v else {
+        let Some(v) = column_ref(value) else {
             return Ok(false);
         };
         if is_id && let Some(cur) = self.cur.as_mut() {
-            cur.id = match &v {
-                Value::Int(i) if *i >= 0 => Some(*i as u64),
-                Value::Float(f) if *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15 => Some(*f as u64),
+            cur.id = match v {
+                ValueRef::Int(i) if i >= 0 => Some(i as u64),
+                ValueRef::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.0e15 => Some(f as u64),
                 _ => None,
             };
         }
@@ -493,8 +512,19 @@ impl PropertyProcessor for Collector {
                 // Mixed types in one column: serve it as strings.
                 Some(_) => Some(FieldType::String),
             };
-            if let Some(cur) = self.cur.as_mut() {
-                cur.props.push((field, v));
+            if let Some(rows) = self.rows.as_mut() {
+                // Straight into the batch for the layer's store.
+                rows.set(field, v);
+            } else if self.cur.is_some() {
+                // Strings go to the interner (one allocation for a new
+                // value, none for a repeated one).
+                let v = match v {
+                    ValueRef::String(s) => Value::String(self.intern(field, s)),
+                    other => other.to_value(),
+                };
+                if let Some(cur) = self.cur.as_mut() {
+                    cur.props.push((field, v));
+                }
             }
         }
         Ok(false)
@@ -503,6 +533,9 @@ impl PropertyProcessor for Collector {
 
 impl FeatureProcessor for Collector {
     fn feature_begin(&mut self, idx: u64) -> Result<()> {
+        if let Some(rows) = self.rows.as_mut() {
+            rows.begin_row();
+        }
         self.cur = Some(RawFeature {
             row: idx,
             id: None,
@@ -514,12 +547,36 @@ impl FeatureProcessor for Collector {
 
     fn feature_end(&mut self, _idx: u64) -> Result<()> {
         if let Some(mut f) = self.cur.take() {
-            f.geometry = self.geo.take_geometry();
+            f.geometry = self.geo.take_geometry().map(trim_geometry);
             f.props.sort_by_key(|(k, _)| *k);
             f.props.dedup_by_key(|(k, _)| *k);
             self.out.features.push(f);
         }
+        if let Some(rows) = self.rows.as_mut() {
+            rows.end_row();
+        }
         Ok(())
+    }
+}
+
+/// Frees the empty interior ring lists geozero's `GeoWriter` leaves with
+/// a capacity (one allocation per polygon held for nothing: ~32 bytes of a
+/// 5-vertex parcel's ~110).
+fn trim_geometry(g: Geometry) -> Geometry {
+    fn trim(p: geo::Polygon) -> geo::Polygon {
+        if p.interiors().is_empty() {
+            let (exterior, _) = p.into_inner();
+            geo::Polygon::new(exterior, Vec::new())
+        } else {
+            p
+        }
+    }
+    match g {
+        Geometry::Polygon(p) => Geometry::Polygon(trim(p)),
+        Geometry::MultiPolygon(mp) => {
+            Geometry::MultiPolygon(geo::MultiPolygon::new(mp.0.into_iter().map(trim).collect()))
+        }
+        other => other,
     }
 }
 
