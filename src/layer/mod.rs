@@ -4,6 +4,7 @@
 pub mod attrs;
 pub mod config;
 pub mod load;
+mod load_fgb;
 pub mod model;
 pub mod read;
 pub mod registry;

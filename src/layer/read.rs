@@ -83,9 +83,11 @@ pub fn read_file_rows(
     rows: RowSink,
 ) -> std::result::Result<RawDataset, ReadError> {
     let file = std::fs::File::open(path)?;
-    let mut c = Collector::new(allow, id_field);
-    c.rows = Some(rows);
-    read_with(BufReader::new(file), format, c)
+    read_with(
+        BufReader::new(file),
+        format,
+        Collector::with_rows(allow, id_field, rows),
+    )
 }
 
 /// Reads a source from any seekable reader.
@@ -129,54 +131,95 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             })?;
         }
         SourceFormat::FlatGeobuf => {
-            let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
-                format: "FlatGeobuf file",
-                message: e.to_string(),
-            };
             let mut reader = reader;
-            check_fgb_layout(&mut reader)?;
-            let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
-            if let Some(rows) = c.rows.as_mut() {
-                rows.expect(usize::try_from(fgb.header().features_count()).unwrap_or(0));
+            let layout = check_fgb_layout(&mut reader, None)?;
+            if let (Some(rows), Some(l)) = (c.rows.as_mut(), layout) {
+                rows.expect(l.features());
             }
-            c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
-            let header_type = fgb.header().geometry_type();
-            let columns: Vec<flatgeobuf::ColumnType> = fgb
-                .header()
-                .columns()
-                .map(|cs| cs.iter().map(|c| c.type_()).collect())
-                .unwrap_or_default();
-            let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
-            // `FeatureIter::process_features`, with each feature's property
-            // bytes checked first (see `check_fgb_properties`).
-            use flatgeobuf::FallibleStreamingIterator;
-            use geozero::FeatureAccess;
-            let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
-                format: "FlatGeobuf file",
-                message: e.to_string(),
-            };
-            c.dataset_begin(None).map_err(geo_err)?;
-            let mut n = 0u64;
-            while let Some(feature) = iter.next().map_err(fmt_err)? {
-                check_fgb_properties(feature, &columns, n)?;
-                if let Some(g) = feature.geometry()
-                    && !fgb_geometry_ok(&g, header_type, 0)
-                {
-                    return Err(ReadError::Format {
-                        format: "FlatGeobuf file",
-                        message: format!(
-                            "feature {n}: inconsistent geometry arrays (odd or short \
-                             coordinates, ring ends past the coordinates)"
-                        ),
-                    });
-                }
-                feature.process(&mut c, n).map_err(geo_err)?;
-                n += 1;
-            }
-            c.dataset_end().map_err(geo_err)?;
+            read_fgb(reader, &mut c, 0, &mut |_| true)?;
         }
     }
     Ok(T::from_collector(c))
+}
+
+/// Reads FlatGeobuf features into `c`, numbering them from `first`: the
+/// whole file after [`check_fgb_layout`], or (`layer::load_fgb`) the file's
+/// header and index followed by one run of its features. `each` is called
+/// after each feature (it may take it from the collector); reading stops
+/// early when it returns `false`.
+pub(super) fn read_fgb<R: Read>(
+    reader: R,
+    c: &mut Collector,
+    first: u64,
+    each: &mut dyn FnMut(&mut Collector) -> bool,
+) -> std::result::Result<(), ReadError> {
+    let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
+        format: "FlatGeobuf file",
+        message: e.to_string(),
+    };
+    let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
+    c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+    let header_type = fgb.header().geometry_type();
+    let columns: Vec<flatgeobuf::ColumnType> = fgb
+        .header()
+        .columns()
+        .map(|cs| cs.iter().map(|c| c.type_()).collect())
+        .unwrap_or_default();
+    let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
+    // `FeatureIter::process_features`, with each feature's property
+    // bytes checked first (see `check_fgb_properties`).
+    use flatgeobuf::FallibleStreamingIterator;
+    use geozero::FeatureAccess;
+    let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
+        format: "FlatGeobuf file",
+        message: e.to_string(),
+    };
+    c.dataset_begin(None).map_err(geo_err)?;
+    let mut n = first;
+    while let Some(feature) = iter.next().map_err(fmt_err)? {
+        check_fgb_properties(feature, &columns, n)?;
+        if let Some(g) = feature.geometry()
+            && !fgb_geometry_ok(&g, header_type, 0)
+        {
+            return Err(ReadError::Format {
+                format: "FlatGeobuf file",
+                message: format!(
+                    "feature {n}: inconsistent geometry arrays (odd or short \
+                     coordinates, ring ends past the coordinates)"
+                ),
+            });
+        }
+        feature.process(c, n).map_err(geo_err)?;
+        n += 1;
+        if !each(c) {
+            return Ok(());
+        }
+    }
+    c.dataset_end().map_err(geo_err)?;
+    Ok(())
+}
+
+/// What [`check_fgb_layout`] found.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FgbLayout {
+    /// The header's feature count (0: not given).
+    pub count: u64,
+    /// Where the first feature's size prefix is.
+    pub features_start: u64,
+    /// Size-prefixed features found in the file.
+    pub walked: u64,
+}
+
+impl FgbLayout {
+    /// How many features the reader will read (at most the header's count).
+    pub fn features(&self) -> usize {
+        let n = if self.count > 0 {
+            self.count.min(self.walked)
+        } else {
+            self.walked
+        };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
 }
 
 /// Checks a FlatGeobuf file's declared sizes against its length before the
@@ -185,8 +228,13 @@ fn read_with<R: Read + Seek, T: FromCollector>(
 /// file declaring a 3.5 GB feature made the server allocate 3.5 GB: found
 /// by the `flatgeobuf` fuzz target) and asserts on an index node size of 1.
 /// Refuses: an index node size of 1, an index or a feature that would end
-/// past the end of the file.
-fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), ReadError> {
+/// past the end of the file. With `offsets`, records where each feature
+/// starts (its size prefix) and where the last ends. `None`: the header
+/// does not parse (the real read reports it).
+pub(super) fn check_fgb_layout<R: Read + Seek>(
+    reader: &mut R,
+    mut offsets: Option<&mut Vec<u64>>,
+) -> std::result::Result<Option<FgbLayout>, ReadError> {
     use std::io::SeekFrom;
     let bad = |message: String| ReadError::Format {
         format: "FlatGeobuf file",
@@ -200,7 +248,7 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
             // Let the real read report it.
             Err(_) => {
                 reader.seek(SeekFrom::Start(0))?;
-                return Ok(());
+                return Ok(None);
             }
         };
         let h = fgb.header();
@@ -230,10 +278,14 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
         }
         pos += index as u64;
     }
+    let features_start = pos;
     let mut r = BufReader::with_capacity(64 << 10, &mut *reader);
     r.seek(SeekFrom::Start(pos))?;
     let mut feature = 0u64;
     while len - pos >= 4 {
+        if let Some(o) = offsets.as_mut() {
+            o.push(pos);
+        }
         let mut size = [0u8; 4];
         r.read_exact(&mut size)?;
         let size = u64::from(u32::from_le_bytes(size));
@@ -249,8 +301,15 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
         feature += 1;
     }
     drop(r);
+    if let Some(o) = offsets {
+        o.push(pos);
+    }
     reader.seek(SeekFrom::Start(0))?;
-    Ok(())
+    Ok(Some(FgbLayout {
+        count,
+        features_start,
+        walked: feature,
+    }))
 }
 
 /// Checks that a FlatGeobuf feature's property bytes hold whole values for
@@ -400,6 +459,19 @@ impl Collector {
                 ..RawDataset::default()
             },
         }
+    }
+
+    /// A collector that writes the allow-listed attributes into `rows`
+    /// (row `i`: feature `i`) instead of the features' `props`.
+    pub fn with_rows(allow: &[String], id_field: Option<&str>, rows: RowSink) -> Collector {
+        let mut c = Collector::new(allow, id_field);
+        c.rows = Some(rows);
+        c
+    }
+
+    /// Takes the last feature read.
+    pub fn pop_feature(&mut self) -> Option<RawFeature> {
+        self.out.features.pop()
     }
 
     pub fn finish(mut self) -> RawDataset {

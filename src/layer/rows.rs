@@ -116,9 +116,20 @@ pub struct RowSink {
     tx: SyncSender<RowBatch>,
 }
 
-/// A sink for rows of `fields` fields and the receiver of its batches.
+/// A sink for rows of `fields` fields and the receiver of its batches
+/// (the reader waits when it is `IN_FLIGHT` batches ahead).
 pub fn channel(fields: usize) -> (RowSink, Receiver<RowBatch>) {
-    let (tx, rx) = sync_channel(IN_FLIGHT);
+    bounded(fields, IN_FLIGHT)
+}
+
+/// A sink whose reader never waits for `rows` rows: for a run of rows
+/// that is interned only after the runs before it.
+pub fn channel_for(fields: usize, rows: usize) -> (RowSink, Receiver<RowBatch>) {
+    bounded(fields, rows / BATCH_ROWS + 2)
+}
+
+fn bounded(fields: usize, batches: usize) -> (RowSink, Receiver<RowBatch>) {
+    let (tx, rx) = sync_channel(batches);
     let sink = RowSink {
         fields,
         batch: RowBatch::new(fields),
