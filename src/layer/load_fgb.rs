@@ -102,7 +102,8 @@ pub(super) fn load(def: &LayerDef) -> Option<Loaded> {
                     let mut reader = run_reader(def, &layout, offsets[a], offsets[b]).ok()?;
                     let mut c =
                         Collector::with_rows(&def.attributes, def.id_field.as_deref(), sink);
-                    let mut v = Validated::with_capacity(b - a);
+                    // The first run's vector takes the others' features after.
+                    let mut v = Validated::with_capacity(if a == 0 { n } else { b - a });
                     read_fgb(&mut reader, &mut c, a as u64, &mut |c| {
                         while let Some(rf) = c.pop_feature() {
                             let r = row(usize::try_from(rf.row).unwrap_or(usize::MAX));
