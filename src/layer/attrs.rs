@@ -18,6 +18,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use super::model::{FieldType, Value};
+use super::rows::RowBatch;
 
 /// The value id of an absent attribute in a row.
 const NULL: u32 = u32::MAX;
@@ -329,6 +330,19 @@ impl AttrsBuilder {
         }
         self.attrs.rows += 1;
         Ok(row)
+    }
+
+    /// Appends the rows of a batch from the reader (see [`super::rows`]),
+    /// as [`AttrsBuilder::push_row`] would one by one.
+    pub fn push_batch(&mut self, batch: &RowBatch) -> Result<(), AttrError> {
+        if batch.expect_rows > self.attrs.rows {
+            self.reserve_rows(batch.expect_rows - self.attrs.rows);
+        }
+        let fields = batch.fields().min(self.attrs.fields);
+        for r in 0..batch.rows() {
+            self.push_row((0..fields).filter_map(|f| batch.get(r, f).map(|v| (f as u16, v))))?;
+        }
+        Ok(())
     }
 
     fn intern(&mut self, v: ValueRef<'_>) -> Result<u32, AttrError> {

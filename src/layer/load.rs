@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer, Value};
-use super::read::{RawDataset, RawFeature, ReadError, read_file};
+use super::read::{RawDataset, RawFeature, ReadError, read_file_rows};
+use super::rows;
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
 
@@ -73,25 +74,90 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
         path: def.source.clone(),
         source,
     };
-    let content_hash = file_hash(&def.source).map_err(|e| read_err(ReadError::Io(e)))?;
-    let raw = read_file(
+    // The content hash is computed on a thread of its own while the file
+    // is read (the same SHA-256 of the same bytes).
+    let (content_hash, read) = std::thread::scope(|s| {
+        let hash = s.spawn(|| file_hash(&def.source));
+        let read = match super::load_fgb::load(def) {
+            Some(loaded) => Ok(Read::Parallel(loaded)),
+            None => read_sequential(def).map(|(raw, attrs)| Read::Sequential(raw, attrs)),
+        };
+        let hash = hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (hash, read)
+    });
+    let content_hash = content_hash.map_err(|e| read_err(ReadError::Io(e)))?;
+    match read.map_err(read_err)? {
+        Read::Parallel(l) => finish(
+            def,
+            version,
+            content_hash,
+            l.axis,
+            l.validated,
+            l.field_types,
+            l.attrs,
+            start,
+        ),
+        Read::Sequential(raw, attrs) => {
+            if let Some(declared) = raw.declared_epsg
+                && !crs_agrees(Some(declared), def)
+            {
+                return Err(LoadError::CrsMismatch {
+                    layer: def.id.clone(),
+                    declared,
+                    configured: def.crs.epsg(),
+                });
+            }
+            build_layer_with(def, version, content_hash, raw, attrs, start)
+        }
+    }
+}
+
+/// How a layer's source was read.
+enum Read {
+    /// Read, checked and reprojected on every core (`load_fgb`).
+    Parallel(super::load_fgb::Loaded),
+    /// Read in one pass; the attribute store being built by the handle.
+    Sequential(RawDataset, AttrsThread),
+}
+
+/// The thread building a layer's attribute store.
+pub(super) type AttrsThread = std::thread::JoinHandle<Result<Attrs, AttrError>>;
+
+/// Reads `def`'s source in one pass; the reader sends the attribute rows
+/// to a thread that builds the layer's store meanwhile.
+fn read_sequential(def: &LayerDef) -> Result<(RawDataset, AttrsThread), ReadError> {
+    let (sink, batches) = rows::channel(def.attributes.len());
+    let attrs = intern_thread(def.attributes.len(), vec![batches]);
+    let raw = read_file_rows(
         &def.source,
         def.format,
         &def.attributes,
         def.id_field.as_deref(),
-    )
-    .map_err(read_err)?;
-    if let Some(declared) = raw.declared_epsg
-        && declared as u32 != def.crs.epsg()
-        && !(geographic_pair(declared, def.crs))
-    {
-        return Err(LoadError::CrsMismatch {
-            layer: def.id.clone(),
-            declared,
-            configured: def.crs.epsg(),
-        });
-    }
-    build_layer(def, version, content_hash, raw, start)
+        sink,
+    )?;
+    Ok((raw, attrs))
+}
+
+/// A thread building a store of `fields` fields from the batches of each
+/// receiver in turn (rows in that order).
+pub(super) fn intern_thread(
+    fields: usize,
+    receivers: Vec<std::sync::mpsc::Receiver<rows::RowBatch>>,
+) -> AttrsThread {
+    std::thread::spawn(move || {
+        let mut b = AttrsBuilder::new(fields);
+        for rx in receivers {
+            for batch in rx {
+                b.push_batch(&batch)?;
+            }
+        }
+        Ok(b.finish())
+    })
+}
+
+/// Whether the EPSG code a file declares (if any) agrees with the layer's.
+pub(super) fn crs_agrees(declared: Option<i32>, def: &LayerDef) -> bool {
+    declared.is_none_or(|d| d as u32 == def.crs.epsg() || geographic_pair(d, def.crs))
 }
 
 /// Builds a layer from features already read (in `def.crs`, props indexing
@@ -101,7 +167,31 @@ pub fn build_layer(
     def: &LayerDef,
     version: u64,
     content_hash: String,
+    mut raw: RawDataset,
+    start: Instant,
+) -> Result<(Layer, LoadReport), LoadError> {
+    // The attributes go into the layer's store on a thread of their own
+    // (interning is sequential) while the geometries are checked and
+    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
+    // feature leaves its row unused). As many fields as `fields` below.
+    let props: Vec<Vec<(u16, Value)>> = raw
+        .features
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.props))
+        .collect();
+    let field_count = def.attributes.len().min(raw.field_types.len());
+    let attrs = std::thread::spawn(move || build_attrs(field_count, props));
+    build_layer_with(def, version, content_hash, raw, attrs, start)
+}
+
+/// [`build_layer`] with the attribute store being built by `attrs` (row
+/// `i`: raw feature `i`).
+fn build_layer_with(
+    def: &LayerDef,
+    version: u64,
+    content_hash: String,
     raw: RawDataset,
+    attrs: AttrsThread,
     start: Instant,
 ) -> Result<(Layer, LoadReport), LoadError> {
     let axis = match def.axis_order {
@@ -122,50 +212,15 @@ pub fn build_layer(
     })?;
 
     let repair = def.invalid == InvalidPolicy::Repair;
-    let mut kind: Option<GeomKind> = None;
-    let mut features = Vec::with_capacity(raw.features.len());
-    let mut problems: Vec<(u64, String)> = Vec::new();
-    let (mut repaired, mut dropped) = (0usize, 0usize);
-    let mut invalid: Vec<String> = Vec::new();
-    // The attributes go into the layer's store on a thread of their own
-    // (interning is sequential) while the geometries are checked and
-    // reprojected: row `i` holds raw feature `i`'s attributes (a dropped
-    // feature leaves its row unused). As many fields as `fields` below.
-    let mut raw_features = raw.features;
-    let props: Vec<Vec<(u16, Value)>> = raw_features
-        .iter_mut()
-        .map(|f| std::mem::take(&mut f.props))
-        .collect();
-    let field_count = def.attributes.len().min(raw.field_types.len());
-    let attrs = std::thread::spawn(move || build_attrs(field_count, props));
-    let mut merge = |o: Outcome, kind: &mut Option<GeomKind>| {
-        if let Some(reason) = o.repaired {
-            problems.push((o.id, format!("repaired: {reason}")));
-            repaired += 1;
-        }
-        match o.result {
-            Err(reason) => {
-                invalid.push(format!("feature {}: {reason}", o.id));
-                problems.push((o.id, format!("dropped: {reason}")));
-                dropped += 1;
-            }
-            Ok((k, f)) => {
-                if kind.is_none() {
-                    *kind = k;
-                }
-                if let Some(f) = f {
-                    features.push(f);
-                }
-            }
-        }
-    };
+    let mut v = Validated::with_capacity(raw.features.len());
     // The layer's geometry family is that of its first good feature: found
     // in order, then the rest are checked against it on every core (in
     // chunks, merged back in order: the same result as one pass).
+    let mut raw_features = raw.features;
     let mut first = 0;
-    while kind.is_none() && first < raw_features.len() {
+    while v.kind.is_none() && first < raw_features.len() {
         let rf = std::mem::replace(&mut raw_features[first], empty_feature());
-        merge(process(row(first), rf, None, repair, &tf), &mut kind);
+        v.merge(process(row(first), rf, None, repair, &tf));
         first += 1;
     }
     let rest = &mut raw_features[first..];
@@ -174,15 +229,15 @@ pub fn build_layer(
     } else {
         1
     };
-    let fixed = kind;
+    let fixed = v.kind;
     if threads <= 1 {
         for (i, rf) in rest.iter_mut().enumerate() {
             let rf = std::mem::replace(rf, empty_feature());
-            merge(process(row(first + i), rf, fixed, repair, &tf), &mut kind);
+            v.merge(process(row(first + i), rf, fixed, repair, &tf));
         }
     } else {
         let chunk = rest.len().div_ceil(threads);
-        let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|s| {
+        let parts: Vec<Validated> = std::thread::scope(|s| {
             let handles: Vec<_> = rest
                 .chunks_mut(chunk)
                 .enumerate()
@@ -190,13 +245,12 @@ pub fn build_layer(
                     let tf = &tf;
                     let base = first + c * chunk;
                     s.spawn(move || {
-                        part.iter_mut()
-                            .enumerate()
-                            .map(|(i, rf)| {
-                                let rf = std::mem::replace(rf, empty_feature());
-                                process(row(base + i), rf, fixed, repair, tf)
-                            })
-                            .collect::<Vec<Outcome>>()
+                        let mut v = Validated::with_capacity(part.len());
+                        for (i, rf) in part.iter_mut().enumerate() {
+                            let rf = std::mem::replace(rf, empty_feature());
+                            v.merge(process(row(base + i), rf, fixed, repair, tf));
+                        }
+                        v
                     })
                 })
                 .collect();
@@ -205,11 +259,98 @@ pub fn build_layer(
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        for o in outcomes.into_iter().flatten() {
-            merge(o, &mut kind);
+        for part in parts {
+            v.append(part);
         }
     }
     drop(raw_features);
+    finish(
+        def,
+        version,
+        content_hash,
+        axis,
+        v,
+        raw.field_types,
+        attrs,
+        start,
+    )
+}
+
+/// The features checked and reprojected so far, in source order, and what
+/// became of the others.
+#[derive(Debug, Default)]
+pub(super) struct Validated {
+    /// The geometry family of the first good feature.
+    pub kind: Option<GeomKind>,
+    pub features: Vec<Feature>,
+    pub problems: Vec<(u64, String)>,
+    pub repaired: usize,
+    pub dropped: usize,
+    /// One message per dropped feature.
+    pub invalid: Vec<String>,
+}
+
+impl Validated {
+    pub(super) fn with_capacity(features: usize) -> Validated {
+        Validated {
+            features: Vec::with_capacity(features),
+            ..Validated::default()
+        }
+    }
+
+    /// Records the next feature's outcome.
+    pub(super) fn merge(&mut self, o: Outcome) {
+        if let Some(reason) = o.repaired {
+            self.problems.push((o.id, format!("repaired: {reason}")));
+            self.repaired += 1;
+        }
+        match o.result {
+            Err(reason) => {
+                self.invalid.push(format!("feature {}: {reason}", o.id));
+                self.problems.push((o.id, format!("dropped: {reason}")));
+                self.dropped += 1;
+            }
+            Ok((k, f)) => {
+                if self.kind.is_none() {
+                    self.kind = k;
+                }
+                if let Some(f) = f {
+                    self.features.push(f);
+                }
+            }
+        }
+    }
+
+    /// Appends the outcomes of the features that follow.
+    pub(super) fn append(&mut self, mut next: Validated) {
+        if self.kind.is_none() {
+            self.kind = next.kind;
+        }
+        if self.features.is_empty() {
+            std::mem::swap(&mut self.features, &mut next.features);
+        } else {
+            self.features.append(&mut next.features);
+        }
+        self.problems.append(&mut next.problems);
+        self.repaired += next.repaired;
+        self.dropped += next.dropped;
+        self.invalid.append(&mut next.invalid);
+    }
+}
+
+/// Joins the attribute store, applies the layer's invalid policy and
+/// builds the layer and its report.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish(
+    def: &LayerDef,
+    version: u64,
+    content_hash: String,
+    axis: AxisOrder,
+    v: Validated,
+    field_types: Vec<Option<FieldType>>,
+    attrs: AttrsThread,
+    start: Instant,
+) -> Result<(Layer, LoadReport), LoadError> {
     let attrs = attrs
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -217,36 +358,36 @@ pub fn build_layer(
             layer: def.id.clone(),
             source,
         })?;
-    if !invalid.is_empty() && !repair {
+    if !v.invalid.is_empty() && def.invalid != InvalidPolicy::Repair {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
-            count: invalid.len(),
-            examples: invalid.into_iter().take(EXAMPLES).collect(),
+            count: v.invalid.len(),
+            examples: v.invalid.into_iter().take(EXAMPLES).collect(),
         });
     }
     let fields: Vec<(String, FieldType)> = def
         .attributes
         .iter()
-        .zip(raw.field_types)
+        .zip(field_types)
         .map(|(name, t)| (name.clone(), t.unwrap_or(FieldType::String)))
         .collect();
     let layer = Layer::from_parts(
         def.clone(),
         version,
         content_hash,
-        kind.unwrap_or(GeomKind::Polygon),
+        v.kind.unwrap_or(GeomKind::Polygon),
         fields,
-        features,
+        v.features,
         attrs,
-        problems.clone(),
+        v.problems.clone(),
     );
     let report = LoadReport {
         layer: def.id.clone(),
         features: layer.features.len(),
         vertices: layer.vertex_count(),
-        repaired,
-        dropped,
-        problems,
+        repaired: v.repaired,
+        dropped: v.dropped,
+        problems: v.problems,
         axis_order: axis,
         memory_bytes: layer.memory_bytes(),
         millis: start.elapsed().as_millis(),
@@ -256,12 +397,12 @@ pub fn build_layer(
 
 /// Layers with at least this many features are validated and reprojected
 /// on every core.
-const PARALLEL_MIN: usize = 20_000;
+pub(super) const PARALLEL_MIN: usize = 20_000;
 
 /// What became of one feature: a repair (reason), then either the feature
 /// (with its geometry family; `None` if its geometry is empty) or the
 /// reason it was dropped.
-struct Outcome {
+pub(super) struct Outcome {
     id: u64,
     repaired: Option<String>,
     result: Result<(Option<GeomKind>, Option<Feature>), String>,
@@ -278,7 +419,7 @@ fn empty_feature() -> RawFeature {
 
 /// The attribute row of raw feature `i` (rows past `u32::MAX` fail to be
 /// stored: `AttrError::TooManyRows`).
-fn row(i: usize) -> u32 {
+pub(super) fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
@@ -294,7 +435,7 @@ fn build_attrs(fields: usize, props: Vec<Vec<(u16, Value)>>) -> Result<Attrs, At
 
 /// Validates (and repairs) one feature against the layer's family and
 /// reprojects it to Web Mercator; `row` is its attribute row.
-fn process(
+pub(super) fn process(
     row: u32,
     rf: RawFeature,
     kind: Option<GeomKind>,

@@ -4,9 +4,11 @@
 pub mod attrs;
 pub mod config;
 pub mod load;
+mod load_fgb;
 pub mod model;
 pub mod read;
 pub mod registry;
+pub mod rows;
 pub mod validate;
 
 pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};

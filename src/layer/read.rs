@@ -19,8 +19,10 @@ use geozero::{
     PropertyProcessor,
 };
 
+use super::attrs::ValueRef;
 use super::config::SourceFormat;
 use super::model::{FieldType, Value};
+use super::rows::RowSink;
 
 /// Distinct values per field above which strings stop being interned (ids
 /// and codes are unique; interning them would only cost memory).
@@ -70,6 +72,24 @@ pub fn read_file(
     read(BufReader::new(file), format, allow, id_field)
 }
 
+/// Reads a whole source file, writing the allow-listed attributes into
+/// `rows` (row `i`: feature `i`) instead of the features' `props`, which
+/// stay empty. The sink is flushed and dropped when the read ends.
+pub fn read_file_rows(
+    path: &Path,
+    format: SourceFormat,
+    allow: &[String],
+    id_field: Option<&str>,
+    rows: RowSink,
+) -> std::result::Result<RawDataset, ReadError> {
+    let file = std::fs::File::open(path)?;
+    read_with(
+        BufReader::new(file),
+        format,
+        Collector::with_rows(allow, id_field, rows),
+    )
+}
+
 /// Reads a source from any seekable reader.
 pub fn read<R: Read + Seek>(
     reader: R,
@@ -111,51 +131,95 @@ fn read_with<R: Read + Seek, T: FromCollector>(
             })?;
         }
         SourceFormat::FlatGeobuf => {
-            let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
-                format: "FlatGeobuf file",
-                message: e.to_string(),
-            };
             let mut reader = reader;
-            check_fgb_layout(&mut reader)?;
-            let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
-            c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
-            let header_type = fgb.header().geometry_type();
-            let columns: Vec<flatgeobuf::ColumnType> = fgb
-                .header()
-                .columns()
-                .map(|cs| cs.iter().map(|c| c.type_()).collect())
-                .unwrap_or_default();
-            let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
-            // `FeatureIter::process_features`, with each feature's property
-            // bytes checked first (see `check_fgb_properties`).
-            use flatgeobuf::FallibleStreamingIterator;
-            use geozero::FeatureAccess;
-            let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
-                format: "FlatGeobuf file",
-                message: e.to_string(),
-            };
-            c.dataset_begin(None).map_err(geo_err)?;
-            let mut n = 0u64;
-            while let Some(feature) = iter.next().map_err(fmt_err)? {
-                check_fgb_properties(feature, &columns, n)?;
-                if let Some(g) = feature.geometry()
-                    && !fgb_geometry_ok(&g, header_type, 0)
-                {
-                    return Err(ReadError::Format {
-                        format: "FlatGeobuf file",
-                        message: format!(
-                            "feature {n}: inconsistent geometry arrays (odd or short \
-                             coordinates, ring ends past the coordinates)"
-                        ),
-                    });
-                }
-                feature.process(&mut c, n).map_err(geo_err)?;
-                n += 1;
+            let layout = check_fgb_layout(&mut reader, None)?;
+            if let (Some(rows), Some(l)) = (c.rows.as_mut(), layout) {
+                rows.expect(l.features());
             }
-            c.dataset_end().map_err(geo_err)?;
+            read_fgb(reader, &mut c, 0, &mut |_| true)?;
         }
     }
     Ok(T::from_collector(c))
+}
+
+/// Reads FlatGeobuf features into `c`, numbering them from `first`: the
+/// whole file after [`check_fgb_layout`], or (`layer::load_fgb`) the file's
+/// header and index followed by one run of its features. `each` is called
+/// after each feature (it may take it from the collector); reading stops
+/// early when it returns `false`.
+pub(super) fn read_fgb<R: Read>(
+    reader: R,
+    c: &mut Collector,
+    first: u64,
+    each: &mut dyn FnMut(&mut Collector) -> bool,
+) -> std::result::Result<(), ReadError> {
+    let fmt_err = |e: flatgeobuf::Error| ReadError::Format {
+        format: "FlatGeobuf file",
+        message: e.to_string(),
+    };
+    let fgb = flatgeobuf::FgbReader::open(reader).map_err(fmt_err)?;
+    c.out.declared_epsg = fgb.header().crs().map(|crs| crs.code()).filter(|c| *c != 0);
+    let header_type = fgb.header().geometry_type();
+    let columns: Vec<flatgeobuf::ColumnType> = fgb
+        .header()
+        .columns()
+        .map(|cs| cs.iter().map(|c| c.type_()).collect())
+        .unwrap_or_default();
+    let mut iter = fgb.select_all_seq().map_err(fmt_err)?;
+    // `FeatureIter::process_features`, with each feature's property
+    // bytes checked first (see `check_fgb_properties`).
+    use flatgeobuf::FallibleStreamingIterator;
+    use geozero::FeatureAccess;
+    let geo_err = |e: geozero::error::GeozeroError| ReadError::Format {
+        format: "FlatGeobuf file",
+        message: e.to_string(),
+    };
+    c.dataset_begin(None).map_err(geo_err)?;
+    let mut n = first;
+    while let Some(feature) = iter.next().map_err(fmt_err)? {
+        check_fgb_properties(feature, &columns, n)?;
+        if let Some(g) = feature.geometry()
+            && !fgb_geometry_ok(&g, header_type, 0)
+        {
+            return Err(ReadError::Format {
+                format: "FlatGeobuf file",
+                message: format!(
+                    "feature {n}: inconsistent geometry arrays (odd or short \
+                     coordinates, ring ends past the coordinates)"
+                ),
+            });
+        }
+        feature.process(c, n).map_err(geo_err)?;
+        n += 1;
+        if !each(c) {
+            return Ok(());
+        }
+    }
+    c.dataset_end().map_err(geo_err)?;
+    Ok(())
+}
+
+/// What [`check_fgb_layout`] found.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FgbLayout {
+    /// The header's feature count (0: not given).
+    pub count: u64,
+    /// Where the first feature's size prefix is.
+    pub features_start: u64,
+    /// Size-prefixed features found in the file.
+    pub walked: u64,
+}
+
+impl FgbLayout {
+    /// How many features the reader will read (at most the header's count).
+    pub fn features(&self) -> usize {
+        let n = if self.count > 0 {
+            self.count.min(self.walked)
+        } else {
+            self.walked
+        };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
 }
 
 /// Checks a FlatGeobuf file's declared sizes against its length before the
@@ -164,8 +228,13 @@ fn read_with<R: Read + Seek, T: FromCollector>(
 /// file declaring a 3.5 GB feature made the server allocate 3.5 GB: found
 /// by the `flatgeobuf` fuzz target) and asserts on an index node size of 1.
 /// Refuses: an index node size of 1, an index or a feature that would end
-/// past the end of the file.
-fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), ReadError> {
+/// past the end of the file. With `offsets`, records where each feature
+/// starts (its size prefix) and where the last ends. `None`: the header
+/// does not parse (the real read reports it).
+pub(super) fn check_fgb_layout<R: Read + Seek>(
+    reader: &mut R,
+    mut offsets: Option<&mut Vec<u64>>,
+) -> std::result::Result<Option<FgbLayout>, ReadError> {
     use std::io::SeekFrom;
     let bad = |message: String| ReadError::Format {
         format: "FlatGeobuf file",
@@ -179,7 +248,7 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
             // Let the real read report it.
             Err(_) => {
                 reader.seek(SeekFrom::Start(0))?;
-                return Ok(());
+                return Ok(None);
             }
         };
         let h = fgb.header();
@@ -209,10 +278,14 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
         }
         pos += index as u64;
     }
+    let features_start = pos;
     let mut r = BufReader::with_capacity(64 << 10, &mut *reader);
     r.seek(SeekFrom::Start(pos))?;
     let mut feature = 0u64;
     while len - pos >= 4 {
+        if let Some(o) = offsets.as_mut() {
+            o.push(pos);
+        }
         let mut size = [0u8; 4];
         r.read_exact(&mut size)?;
         let size = u64::from(u32::from_le_bytes(size));
@@ -228,8 +301,15 @@ fn check_fgb_layout<R: Read + Seek>(reader: &mut R) -> std::result::Result<(), R
         feature += 1;
     }
     drop(r);
+    if let Some(o) = offsets {
+        o.push(pos);
+    }
     reader.seek(SeekFrom::Start(0))?;
-    Ok(())
+    Ok(Some(FgbLayout {
+        count,
+        features_start,
+        walked: feature,
+    }))
 }
 
 /// Checks that a FlatGeobuf feature's property bytes hold whole values for
@@ -350,6 +430,8 @@ pub struct Collector {
     out: RawDataset,
     /// Open mode: every attribute is kept; names in index order.
     open: Option<Vec<String>>,
+    /// Where the attributes go when they are not kept in `props`.
+    rows: Option<RowSink>,
     /// Per property position: the name last seen there and its field, so
     /// the usual case (every feature has the same columns in the same
     /// order) skips the two name lookups.
@@ -370,6 +452,7 @@ impl Collector {
             cur: None,
             seen: HashMap::new(),
             open: None,
+            rows: None,
             columns: Vec::new(),
             out: RawDataset {
                 field_types: vec![None; allow.len()],
@@ -378,7 +461,23 @@ impl Collector {
         }
     }
 
+    /// A collector that writes the allow-listed attributes into `rows`
+    /// (row `i`: feature `i`) instead of the features' `props`.
+    pub fn with_rows(allow: &[String], id_field: Option<&str>, rows: RowSink) -> Collector {
+        let mut c = Collector::new(allow, id_field);
+        c.rows = Some(rows);
+        c
+    }
+
+    /// Takes the last feature read.
+    pub fn pop_feature(&mut self) -> Option<RawFeature> {
+        self.out.features.pop()
+    }
+
     pub fn finish(mut self) -> RawDataset {
+        if let Some(mut rows) = self.rows.take() {
+            rows.flush();
+        }
         let mut seen: Vec<String> = self.seen.into_keys().collect();
         seen.sort();
         self.out.seen_fields = seen;
@@ -419,25 +518,25 @@ impl Collector {
     }
 }
 
-/// Converts a geozero column value to a tudi value (`None` for binary data).
-fn to_value(v: &ColumnValue) -> Option<Value> {
-    Some(match v {
-        ColumnValue::Byte(i) => Value::Int(*i as i64),
-        ColumnValue::UByte(i) => Value::Int(*i as i64),
-        ColumnValue::Short(i) => Value::Int(*i as i64),
-        ColumnValue::UShort(i) => Value::Int(*i as i64),
-        ColumnValue::Int(i) => Value::Int(*i as i64),
-        ColumnValue::UInt(i) => Value::Int(*i as i64),
-        ColumnValue::Long(i) => Value::Int(*i),
-        ColumnValue::ULong(i) => match i64::try_from(*i) {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::Float(*i as f64),
+/// A geozero column value as a tudi value, borrowed (`None` for binary data).
+fn column_ref<'a>(v: &ColumnValue<'a>) -> Option<ValueRef<'a>> {
+    Some(match *v {
+        ColumnValue::Byte(i) => ValueRef::Int(i as i64),
+        ColumnValue::UByte(i) => ValueRef::Int(i as i64),
+        ColumnValue::Short(i) => ValueRef::Int(i as i64),
+        ColumnValue::UShort(i) => ValueRef::Int(i as i64),
+        ColumnValue::Int(i) => ValueRef::Int(i as i64),
+        ColumnValue::UInt(i) => ValueRef::Int(i as i64),
+        ColumnValue::Long(i) => ValueRef::Int(i),
+        ColumnValue::ULong(i) => match i64::try_from(i) {
+            Ok(i) => ValueRef::Int(i),
+            Err(_) => ValueRef::Float(i as f64),
         },
-        ColumnValue::Float(f) => Value::Float(*f as f64),
-        ColumnValue::Double(f) => Value::Float(*f),
-        ColumnValue::Bool(b) => Value::Bool(*b),
+        ColumnValue::Float(f) => ValueRef::Float(f as f64),
+        ColumnValue::Double(f) => ValueRef::Float(f),
+        ColumnValue::Bool(b) => ValueRef::Bool(b),
         ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s) => {
-            Value::String(Arc::from(*s))
+            ValueRef::String(s)
         }
         ColumnValue::Binary(_) => return None,
     })
@@ -466,21 +565,13 @@ impl PropertyProcessor for Collector {
         if !is_id && field.is_none() {
             return Ok(false);
         }
-        // Strings of kept fields go straight to the interner (one
-        // allocation for a new value, none for a repeated one).
-        let v = match (value, field) {
-            (ColumnValue::String(s) | ColumnValue::Json(s) | ColumnValue::DateTime(s), Some(f)) => {
-                Some(Value::String(self.intern(f, s)))
-            }
-            _ => to_value(value),
-        };
-        let Some(v) = v else {
+        let Some(v) = column_ref(value) else {
             return Ok(false);
         };
         if is_id && let Some(cur) = self.cur.as_mut() {
-            cur.id = match &v {
-                Value::Int(i) if *i >= 0 => Some(*i as u64),
-                Value::Float(f) if *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15 => Some(*f as u64),
+            cur.id = match v {
+                ValueRef::Int(i) if i >= 0 => Some(i as u64),
+                ValueRef::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.0e15 => Some(f as u64),
                 _ => None,
             };
         }
@@ -493,8 +584,19 @@ impl PropertyProcessor for Collector {
                 // Mixed types in one column: serve it as strings.
                 Some(_) => Some(FieldType::String),
             };
-            if let Some(cur) = self.cur.as_mut() {
-                cur.props.push((field, v));
+            if let Some(rows) = self.rows.as_mut() {
+                // Straight into the batch for the layer's store.
+                rows.set(field, v);
+            } else if self.cur.is_some() {
+                // Strings go to the interner (one allocation for a new
+                // value, none for a repeated one).
+                let v = match v {
+                    ValueRef::String(s) => Value::String(self.intern(field, s)),
+                    other => other.to_value(),
+                };
+                if let Some(cur) = self.cur.as_mut() {
+                    cur.props.push((field, v));
+                }
             }
         }
         Ok(false)
@@ -503,6 +605,9 @@ impl PropertyProcessor for Collector {
 
 impl FeatureProcessor for Collector {
     fn feature_begin(&mut self, idx: u64) -> Result<()> {
+        if let Some(rows) = self.rows.as_mut() {
+            rows.begin_row();
+        }
         self.cur = Some(RawFeature {
             row: idx,
             id: None,
@@ -514,12 +619,36 @@ impl FeatureProcessor for Collector {
 
     fn feature_end(&mut self, _idx: u64) -> Result<()> {
         if let Some(mut f) = self.cur.take() {
-            f.geometry = self.geo.take_geometry();
+            f.geometry = self.geo.take_geometry().map(trim_geometry);
             f.props.sort_by_key(|(k, _)| *k);
             f.props.dedup_by_key(|(k, _)| *k);
             self.out.features.push(f);
         }
+        if let Some(rows) = self.rows.as_mut() {
+            rows.end_row();
+        }
         Ok(())
+    }
+}
+
+/// Frees the empty interior ring lists geozero's `GeoWriter` leaves with
+/// a capacity (one allocation per polygon held for nothing: ~32 bytes of a
+/// 5-vertex parcel's ~110).
+fn trim_geometry(g: Geometry) -> Geometry {
+    fn trim(p: geo::Polygon) -> geo::Polygon {
+        if p.interiors().is_empty() {
+            let (exterior, _) = p.into_inner();
+            geo::Polygon::new(exterior, Vec::new())
+        } else {
+            p
+        }
+    }
+    match g {
+        Geometry::Polygon(p) => Geometry::Polygon(trim(p)),
+        Geometry::MultiPolygon(mp) => {
+            Geometry::MultiPolygon(geo::MultiPolygon::new(mp.0.into_iter().map(trim).collect()))
+        }
+        other => other,
     }
 }
 

@@ -81,23 +81,51 @@ pub fn check(g: Geometry, expected: Option<GeomKind>, repair: bool) -> Checked {
 
 /// Names the first ring of zero area, if any.
 fn zero_area_ring(g: &Geometry) -> Option<String> {
-    use geo::Area;
     let polys: Vec<&geo::Polygon> = match g {
         Geometry::Polygon(p) => vec![p],
         Geometry::MultiPolygon(mp) => mp.0.iter().collect(),
         _ => return None,
     };
     for (pi, p) in polys.iter().enumerate() {
-        if geo::Polygon::new(p.exterior().clone(), vec![]).unsigned_area() == 0.0 {
+        if ring_area(p.exterior()) == 0.0 {
             return Some(format!("polygon {pi}: exterior ring has zero area"));
         }
         for (ri, r) in p.interiors().iter().enumerate() {
-            if geo::Polygon::new(r.clone(), vec![]).unsigned_area() == 0.0 {
+            if ring_area(r) == 0.0 {
                 return Some(format!("polygon {pi}: interior ring {ri} has zero area"));
             }
         }
     }
     None
+}
+
+/// The signed area of a ring, computed exactly as geo's `Area` of a
+/// polygon with this ring as its only (closed) ring does, without copying
+/// the ring into a new polygon (an allocation per feature at load).
+fn ring_area(ring: &LineString) -> f64 {
+    let mut points = ring.0.as_slice();
+    let closing;
+    // `Polygon::new` closes an open ring (a polygon's rings always are).
+    if let (Some(first), Some(last)) = (points.first(), points.last())
+        && first != last
+    {
+        let mut v = points.to_vec();
+        v.push(*first);
+        closing = v;
+        points = &closing;
+    }
+    if points.len() < 3 {
+        return 0.0;
+    }
+    let shift = points[0];
+    let mut prev = points[1] - shift;
+    let mut sum = 0.0;
+    for point in &points[2..] {
+        let shifted = *point - shift;
+        sum += geo::Line::new(prev, shifted).determinant();
+        prev = shifted;
+    }
+    sum / 2.0
 }
 
 /// Turns single-part special forms into the forms the pipeline handles.
