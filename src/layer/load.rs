@@ -85,8 +85,10 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
         let hash = hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         (hash, read)
     });
-    let content_hash = content_hash.map_err(|e| read_err(ReadError::Io(e)))?;
-    match read.map_err(read_err)? {
+    let digest = content_hash.map_err(|e| read_err(ReadError::Io(e)))?;
+    // The layer's content hash: the first 8 bytes of the SHA-256, in hex.
+    let content_hash = digest.1.get(..16).unwrap_or(&digest.1).to_string();
+    let loaded = match read.map_err(read_err)? {
         Read::Parallel(l) => finish(
             def,
             version,
@@ -109,7 +111,11 @@ pub fn load_layer(def: &LayerDef, version: u64) -> Result<(Layer, LoadReport), L
             }
             build_layer_with(def, version, content_hash, raw, attrs, start)
         }
-    }
+    };
+    loaded.map(|(mut layer, report)| {
+        layer.source_digest = Some(digest);
+        (layer, report)
+    })
 }
 
 /// How a layer's source was read.
@@ -472,13 +478,13 @@ pub(super) fn process(
     out
 }
 
-/// First 8 bytes (hex) of the SHA-256 of a file, streamed: a 300 MB source
-/// is not held in memory just to name its version.
-fn file_hash(path: &std::path::Path) -> std::io::Result<String> {
+/// Size and SHA-256 (hex) of a file, streamed: a 300 MB source is not held
+/// in memory just to name its version.
+fn file_hash(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut file = std::fs::File::open(path)?;
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(&hasher.finalize()[..8]))
+    let bytes = std::io::copy(&mut file, &mut hasher)?;
+    Ok((bytes, hex::encode(hasher.finalize())))
 }
 
 /// EPSG:4326 and EPSG:4490 are the same to the metre; a file declaring one

@@ -164,6 +164,10 @@ pub struct Layer {
     pub bounds: [f64; 4],
     /// Features that were repaired at load (id, reason).
     pub repaired: Vec<(u64, String)>,
+    /// Size and full SHA-256 (hex) of the source file as loaded, when the
+    /// loader read a file: recording a bootstrap version takes them from
+    /// here instead of reading the file a second time.
+    pub source_digest: Option<(u64, String)>,
 }
 
 impl Layer {
@@ -236,6 +240,7 @@ impl Layer {
             tree,
             bounds,
             repaired,
+            source_digest: None,
         }
     }
 

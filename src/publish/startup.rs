@@ -114,7 +114,12 @@ impl Publisher {
                 other => other?,
             }
         }
-        let (bytes, sha256) = fgb::hash_file(&layer.def.source)?;
+        // The loader hashed the file as it read it; hash it here only for a
+        // layer that came from elsewhere.
+        let (bytes, sha256) = match layer.source_digest.take() {
+            Some(d) => d,
+            None => fgb::hash_file(&layer.def.source)?,
+        };
         let v = self.catalog.add_version(
             &id,
             &NewVersion {

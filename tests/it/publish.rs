@@ -621,3 +621,28 @@ async fn reviews_as_of_a_date_and_reruns_use_the_versions_then_in_force() {
         assert_eq!(v["problems"][0]["field"], "as_of", "{v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bootstrap_version_records_its_files_size_and_sha256() {
+    // The loader hashes the file as it reads it and the catalog records that
+    // digest (not a second read): it must be the file's own.
+    use sha2::{Digest, Sha256};
+    let (s, dir) = server(ServerConfig::default());
+    let bytes = std::fs::read(dir.path().join("squares.geojson")).expect("read");
+    let versions: Value = get_as(
+        &format!("{}/api/layers/squares/versions", s.base),
+        Role::Publisher,
+    )
+    .await
+    .json()
+    .await
+    .expect("versions");
+    let v = &versions["versions"][0];
+    assert_eq!(v["origin"], "bootstrap", "{versions}");
+    assert_eq!(
+        v["sha256"],
+        hex::encode(Sha256::digest(&bytes)),
+        "{versions}"
+    );
+    assert_eq!(v["bytes"], bytes.len() as u64, "{versions}");
+}
