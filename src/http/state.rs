@@ -63,9 +63,13 @@ pub struct ServerConfig {
     pub public_metrics: bool,
 }
 
-/// Tile renders run at once by default: two per core.
+/// Tile renders run at once by default: one per core. A render is pure
+/// CPU work on memory, so more at once only share the cores: with two per
+/// core the slowest tiles took twice as long while waiting requests
+/// gained nothing (cold z14-z17 list, 16 connections, 2 cores: p99 83-96
+/// -> 53 ms, slowest tile 145-238 -> 87-97 ms, same tiles/s; BENCHMARKS.md).
 pub fn default_max_renders() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Default for ServerConfig {
