@@ -11,9 +11,9 @@
 //! costs ~40% of cold-tile throughput (`benches/tiles_ab.sh`), so the delay
 //! goes back to its previous value when the load ends.
 //!
-//! The only `unsafe` of the package: two calls into mimalloc's C API, which
-//! neither crate wraps safely. It lives in the binary; the library forbids
-//! `unsafe`.
+//! The only `unsafe` of the package: calls to three functions of mimalloc's
+//! C API, which neither crate wraps safely. It lives in the binary; the
+//! `unsafe_code` lint is `deny` everywhere else, so the library has none.
 #![allow(unsafe_code)]
 
 use libmimalloc_sys::{mi_collect, mi_option_get, mi_option_set, mi_option_t};
