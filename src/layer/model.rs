@@ -84,29 +84,33 @@ impl GeomKind {
     }
 }
 
-/// One stored feature: id, geometry in EPSG:3857 metres, its bounding box
-/// and its row in the layer's attribute store ([`Layer::prop`],
-/// [`Layer::props`] read the attributes).
+/// One stored feature: id, geometry in EPSG:3857 metres and its row in the
+/// layer's attribute store ([`Layer::prop`], [`Layer::props`] read the
+/// attributes). Its bounding box is not stored: the R-tree entry holds it
+/// (32 B a feature, 6 B per vertex of a parcel layer), and
+/// [`Feature::bbox`] computes it from the geometry where no entry is at hand.
 #[derive(Debug, Clone)]
 pub struct Feature {
     pub id: u64,
     pub geometry: Geometry,
-    pub bbox: Rect,
     /// Row of this feature in [`Layer::attrs`].
     pub row: u32,
 }
 
 impl Feature {
-    /// Builds a stored feature, computing its bounding box. `None` for an
-    /// empty geometry. `row` is its row in the layer's [`Attrs`].
+    /// Builds a stored feature. `None` for an empty geometry. `row` is its
+    /// row in the layer's [`Attrs`].
     pub fn new(id: u64, geometry: Geometry, row: u32) -> Option<Feature> {
-        let bbox = geometry.bounding_rect()?;
-        Some(Feature {
-            id,
-            geometry,
-            bbox,
-            row,
-        })
+        geometry.bounding_rect()?;
+        Some(Feature { id, geometry, row })
+    }
+
+    /// The geometry's bounding box, computed (a pass over its coordinates).
+    pub fn bbox(&self) -> Rect {
+        // A stored geometry is never empty (see `new`).
+        self.geometry
+            .bounding_rect()
+            .unwrap_or_else(|| Rect::new((0.0, 0.0), (0.0, 0.0)))
     }
 }
 
@@ -220,15 +224,13 @@ impl Layer {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let r = Rectangle::from_corners(
-                    [f.bbox.min().x, f.bbox.min().y],
-                    [f.bbox.max().x, f.bbox.max().y],
-                );
+                let b = f.bbox();
+                let r = Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]);
                 GeomWithData::new(r, i as u32)
             })
             .collect();
         let tree = RTree::bulk_load(entries);
-        let bounds = mercator_bounds_to_lonlat(&features);
+        let bounds = mercator_bounds_to_lonlat(&tree);
         Layer {
             def,
             version,
@@ -290,24 +292,14 @@ impl Layer {
     }
 }
 
-fn mercator_bounds_to_lonlat(features: &[Feature]) -> [f64; 4] {
-    let mut b = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    for f in features {
-        b[0] = b[0].min(f.bbox.min().x);
-        b[1] = b[1].min(f.bbox.min().y);
-        b[2] = b[2].max(f.bbox.max().x);
-        b[3] = b[3].max(f.bbox.max().y);
-    }
-    if !b[0].is_finite() {
+fn mercator_bounds_to_lonlat(tree: &RTree<IndexEntry>) -> [f64; 4] {
+    if tree.size() == 0 {
         return [-180.0, -85.051_128_779_806_6, 180.0, 85.051_128_779_806_6];
     }
-    let (w, s) = crate::crs::mercator_to_lonlat(b[0], b[1]);
-    let (e, n) = crate::crs::mercator_to_lonlat(b[2], b[3]);
+    let env = tree.root().envelope();
+    let (lo, hi) = (env.lower(), env.upper());
+    let (w, s) = crate::crs::mercator_to_lonlat(lo[0], lo[1]);
+    let (e, n) = crate::crs::mercator_to_lonlat(hi[0], hi[1]);
     [w, s, e, n]
 }
 

@@ -343,13 +343,20 @@ fn thin_by_size(layer: &Layer, candidates: &mut Vec<u32>, coarsen: u32) {
         return;
     }
     let keep = candidates.len().div_ceil(1usize << (coarsen - 1).min(20));
-    let area = |i: u32| {
-        layer
-            .features
-            .get(i as usize)
-            .map_or(0.0, |f| f.bbox.width() * f.bbox.height())
-    };
-    candidates.sort_unstable_by(|a, b| area(*b).total_cmp(&area(*a)).then(a.cmp(b)));
+    // Box areas computed once (a feature does not store its box).
+    let mut ranked: Vec<(f64, u32)> = candidates
+        .iter()
+        .map(|&i| {
+            let area = layer.features.get(i as usize).map_or(0.0, |f| {
+                let b = f.bbox();
+                b.width() * b.height()
+            });
+            (area, i)
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    candidates.clear();
+    candidates.extend(ranked.iter().map(|&(_, i)| i));
     candidates.truncate(keep);
     candidates.sort_unstable();
 }

@@ -153,13 +153,14 @@ impl<'a> Worker<'a> {
         if p.keep_small {
             // Sub-unit polygon well inside the buffer: a 1-unit square at its
             // box centre, without touching its coordinates.
+            let bbox = f.bbox();
             let lo = p.t.apply(Coord {
-                x: f.bbox.min().x,
-                y: f.bbox.max().y,
+                x: bbox.min().x,
+                y: bbox.max().y,
             });
             let hi = p.t.apply(Coord {
-                x: f.bbox.max().x,
-                y: f.bbox.min().y,
+                x: bbox.max().x,
+                y: bbox.min().y,
             });
             if hi[0] - lo[0] < 1.0 && hi[1] - lo[1] < 1.0 && p.sq.contains(lo) && p.sq.contains(hi)
             {
@@ -211,7 +212,7 @@ impl<'a> Worker<'a> {
                 let n = mean_sum.1 as f64;
                 [mean_sum.0[0] / n, mean_sum.0[1] / n]
             } else {
-                let c = f.bbox.center();
+                let c = f.bbox().center();
                 p.t.apply(c)
             };
             self.out.push_oriented(&unit_square(centre, p.sq), false);
