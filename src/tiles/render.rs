@@ -56,7 +56,7 @@ use rstar::AABB;
 use super::encode::{self, LayerBuilder};
 use super::worker::{Outcome, Params, Worker};
 use super::{TileCoord, TileError};
-use crate::layer::{GeomKind, Layer};
+use crate::layer::{Feature, GeomKind, Layer};
 
 /// `drop_small` polygons with a bounding box under this many grid units on
 /// both sides are dropped.
@@ -337,28 +337,47 @@ struct Overflow {
 /// At coarsening level `c >= 2` a `drop_small` layer keeps only the largest
 /// `1/2^(c-1)` of its candidate features (by bounding-box area, ties by index),
 /// so an over-budget tile of many same-sized plots thins out evenly instead
-/// of emptying. The kept features stay in index order.
-fn thin_by_size(layer: &Layer, candidates: &mut Vec<u32>, coarsen: u32) {
+/// of emptying. `candidates` are `(index, box area)` pairs in index order
+/// (the areas of the R-tree entries); the kept ones stay in index order.
+fn thin_by_size(layer: &Layer, candidates: &mut Vec<(u32, f64)>, coarsen: u32) {
     if coarsen < 2 || !layer.def.drop_small || candidates.len() < 2 {
         return;
     }
     let keep = candidates.len().div_ceil(1usize << (coarsen - 1).min(20));
-    // Box areas computed once (a feature does not store its box).
-    let mut ranked: Vec<(f64, u32)> = candidates
-        .iter()
-        .map(|&i| {
-            let area = layer.features.get(i as usize).map_or(0.0, |f| {
-                let b = f.bbox();
-                b.width() * b.height()
-            });
-            (area, i)
-        })
-        .collect();
-    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    candidates.clear();
-    candidates.extend(ranked.iter().map(|&(_, i)| i));
+    candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     candidates.truncate(keep);
-    candidates.sort_unstable();
+    candidates.sort_unstable_by_key(|c| c.0);
+}
+
+/// Cuts feature `f` with `w` and, when it is kept (or enlarged), adds it
+/// to `builder` with its attributes except the `hide` fields.
+fn cut_and_add(
+    w: &mut Worker,
+    layer: &Layer,
+    f: &Feature,
+    hide: &[u16],
+    builder: &mut LayerBuilder,
+) -> Outcome {
+    let (outcome, kind) = match layer.kind {
+        GeomKind::Polygon => (w.polygon(f), tile::GeomType::Polygon),
+        GeomKind::Line => (w.line(f), tile::GeomType::Linestring),
+        GeomKind::Point => (w.point(f), tile::GeomType::Point),
+    };
+    if matches!(outcome, Outcome::Kept | Outcome::Enlarged) {
+        let props = layer
+            .attrs
+            .row_ids(f.row)
+            .filter(|(k, _)| !hide.contains(k));
+        builder.add(
+            f.id,
+            kind,
+            &w.writer.cmds,
+            props,
+            &layer.attrs,
+            &layer.fields,
+        );
+    }
+    outcome
 }
 
 /// Candidates from which [`sampled_overflow`] samples before rendering.
@@ -389,7 +408,7 @@ fn sampled_overflow(
     cap: usize,
 ) -> Option<Overflow> {
     let n = candidates.len();
-    if n < SAMPLE_FROM {
+    if n < SAMPLE_FROM || layer.kind == GeomKind::Point {
         return None;
     }
     let mut w = Worker::new(params);
@@ -405,29 +424,15 @@ fn sampled_overflow(
         else {
             continue;
         };
-        let (outcome, kind) = match layer.kind {
-            GeomKind::Polygon => (w.polygon(f), tile::GeomType::Polygon),
-            GeomKind::Line => (w.line(f), tile::GeomType::Linestring),
-            GeomKind::Point => return None,
-        };
-        if matches!(outcome, Outcome::Kept | Outcome::Enlarged) {
+        if matches!(
+            cut_and_add(&mut w, layer, f, hide, &mut builder),
+            Outcome::Kept | Outcome::Enlarged
+        ) {
             for (k, v) in layer.attrs.row_ids(f.row) {
                 if !hide.contains(&k) {
                     *uses.entry(v).or_insert(0) += 1;
                 }
             }
-            let props = layer
-                .attrs
-                .row_ids(f.row)
-                .filter(|(k, _)| !hide.contains(k));
-            builder.add(
-                f.id,
-                kind,
-                &w.writer.cmds,
-                props,
-                &layer.attrs,
-                &layer.fields,
-            );
             kept += 1;
             vertices += w.writer.vertices;
         }
@@ -487,20 +492,22 @@ fn render_layer_capped(
         GeomKind::Line => params.min_line,
         GeomKind::Point => 0.0,
     };
-    let mut candidates: Vec<u32> = Vec::new();
+    let mut sized: Vec<(u32, f64)> = Vec::new();
     for e in layer.tree.locate_in_envelope_intersecting(&env) {
         stats.features_in += 1;
         let (lo, hi) = (e.geom().lower(), e.geom().upper());
-        if (hi[0] - lo[0]) * k < min_size && (hi[1] - lo[1]) * k < min_size {
+        let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
+        if w * k < min_size && h * k < min_size {
             stats.features_dropped += 1;
             continue;
         }
-        candidates.push(e.data);
+        sized.push((e.data, w * h));
     }
-    candidates.sort_unstable();
+    sized.sort_unstable_by_key(|c| c.0);
     if layer.kind != GeomKind::Point {
-        thin_by_size(layer, &mut candidates, opts.coarsen);
+        thin_by_size(layer, &mut sized, opts.coarsen);
     }
+    let candidates: Vec<u32> = sized.into_iter().map(|c| c.0).collect();
     let total = candidates.len();
     builder.reserve(total, cap);
 
@@ -521,25 +528,9 @@ fn render_layer_capped(
         let Some(f) = layer.features.get(i as usize) else {
             continue;
         };
-        let (outcome, kind) = match layer.kind {
-            GeomKind::Polygon => (w.polygon(f), tile::GeomType::Polygon),
-            GeomKind::Line => (w.line(f), tile::GeomType::Linestring),
-            GeomKind::Point => (w.point(f), tile::GeomType::Point),
-        };
+        let outcome = cut_and_add(&mut w, layer, f, &hide, &mut builder);
         match outcome {
             Outcome::Kept | Outcome::Enlarged => {
-                let props = layer
-                    .attrs
-                    .row_ids(f.row)
-                    .filter(|(k, _)| !hide.contains(k));
-                builder.add(
-                    f.id,
-                    kind,
-                    &w.writer.cmds,
-                    props,
-                    &layer.attrs,
-                    &layer.fields,
-                );
                 if cap.is_some_and(|c| encode::field_len(builder.bytes()) > c) {
                     return Err(Overflow {
                         encoded: builder.len(),

@@ -43,6 +43,18 @@ fn wiggles_layer(t: TileCoord, id: &str, settings: &str) -> Layer {
     layer(id, settings, GeomKind::Polygon, features)
 }
 
+/// `n` x `n` plots of side `size` every `step` units (a `drop_small` layer)
+/// in a tile at [`THIN_AT_ONCE_MAX_ZOOM`].
+fn dense_plots(n: usize, step: f64, size: f64, seed: u64) -> (TileCoord, Layer) {
+    let at = TileCoord::new(u32::from(THIN_AT_ONCE_MAX_ZOOM), 13363, 7150).unwrap();
+    let f = Frame::new(at);
+    let features = plots(&f, n, 10.0, step, size, seed);
+    (
+        at,
+        layer("plots", "maxzoom = 20", GeomKind::Polygon, features),
+    )
+}
+
 fn budget(max_bytes: usize) -> RenderOptions {
     RenderOptions {
         max_bytes,
@@ -97,14 +109,7 @@ fn legal_layers_never_skip_level_one() {
 
 #[test]
 fn dense_plots_at_z14_fit_the_budget_after_thinning_at_once() {
-    let at = TileCoord::new(u32::from(THIN_AT_ONCE_MAX_ZOOM), 13363, 7150).unwrap();
-    let f = Frame::new(at);
-    let l = layer(
-        "plots",
-        "maxzoom = 20",
-        GeomKind::Polygon,
-        plots(&f, 40, 10.0, 90.0, 40.0, 9),
-    );
+    let (at, l) = dense_plots(40, 90.0, 40.0, 9);
     let r = render_tile(&[&l], at, &budget(20_000)).unwrap();
     assert!(r.coarsen >= 2);
     assert!(!r.over_budget && r.bytes.len() <= 20_000);
@@ -119,14 +124,7 @@ fn a_sampled_estimate_picks_the_thinning_level_a_full_render_would() {
     // share that fits, 1/3, rounded down to a power of two). A sample
     // that overestimated by a third would keep an eighth; one that
     // underestimated would overflow first (and still end at a quarter).
-    let at = TileCoord::new(u32::from(THIN_AT_ONCE_MAX_ZOOM), 13363, 7150).unwrap();
-    let f = Frame::new(at);
-    let l = layer(
-        "plots",
-        "maxzoom = 20",
-        GeomKind::Polygon,
-        plots(&f, 60, 10.0, 66.0, 30.0, 5),
-    );
+    let (at, l) = dense_plots(60, 66.0, 30.0, 5);
     let full = render_tile(&[&l], at, &budget(10_000_000)).unwrap();
     assert_eq!(full.features, 3600);
     let r = render_tile(&[&l], at, &budget(full.bytes.len() / 3)).unwrap();
