@@ -37,7 +37,7 @@ fn plots(registry: &Registry) -> Vec<ReviewInput> {
     let template = out.first().cloned().expect("at least one application");
     for _ in 0..5000 {
         let f = &parcels.features[rng.gen_range(0..parcels.features.len())];
-        let c = f.bbox().center();
+        let c = parcels.bbox(f).center();
         let (lon, lat) = tudi::crs::mercator_to_lonlat(c.x + rng.gen_range(-30.0..30.0), c.y);
         let d = 0.00008;
         let ring = LineString::from(vec![

@@ -28,7 +28,7 @@ fn tile_list(parcels: &Layer, z: u8, n: usize) -> Vec<TileCoord> {
             break;
         }
         let f = &parcels.features[rng.gen_range(0..parcels.features.len())];
-        let c = f.bbox().center();
+        let c = parcels.bbox(f).center();
         let x = ((c.x + half) / (2.0 * half) * scale) as u64;
         let y = ((half - c.y) / (2.0 * half) * scale) as u64;
         if let Ok(t) = TileCoord::new(z as u32, x, y)

@@ -207,7 +207,7 @@ fn layer_file(data: &[u8], format: SourceFormat, ext: &str) {
     let Some(first) = layer.features.first() else {
         return;
     };
-    let c = first.bbox().center();
+    let c = layer.bbox(first).center();
     let half = tudi::crs::MERCATOR_HALF;
     for z in [0u8, 9, 14, 19] {
         let n = 1u64 << z;

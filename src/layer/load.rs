@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use geo::CoordsIter;
+use geo::{CoordsIter, Geometry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -16,6 +16,7 @@ use super::config::{InvalidPolicy, LayerDef};
 use super::model::{Feature, FieldType, GeomKind, Layer, Value};
 use super::read::{RawDataset, RawFeature, ReadError, read_file_rows};
 use super::rows;
+use super::shapes::{ShapeError, Shapes};
 use super::validate::{Checked, check};
 use crate::crs::{AxisOrder, Crs, CrsError, Transformer, detect_axis_order};
 
@@ -289,11 +290,15 @@ pub(super) struct Validated {
     /// The geometry family of the first good feature.
     pub kind: Option<GeomKind>,
     pub features: Vec<Feature>,
+    /// The features' geometries.
+    pub shapes: Shapes,
     pub problems: Vec<(u64, String)>,
     pub repaired: usize,
     pub dropped: usize,
     /// One message per dropped feature.
     pub invalid: Vec<String>,
+    /// Features were lost to the arena's size limits.
+    pub too_large: bool,
 }
 
 impl Validated {
@@ -316,12 +321,23 @@ impl Validated {
                 self.problems.push((o.id, format!("dropped: {reason}")));
                 self.dropped += 1;
             }
-            Ok((k, f)) => {
+            Ok((k, g)) => {
                 if self.kind.is_none() {
                     self.kind = k;
                 }
-                if let Some(f) = f {
-                    self.features.push(f);
+                match self.shapes.push(&g) {
+                    Ok(shape) => self.features.push(Feature {
+                        id: o.id,
+                        row: o.row,
+                        shape,
+                    }),
+                    // An empty geometry is not stored (nor reported).
+                    Err(ShapeError::Empty) => {}
+                    Err(e) => {
+                        self.invalid.push(format!("feature {}: {e}", o.id));
+                        self.problems.push((o.id, format!("dropped: {e}")));
+                        self.dropped += 1;
+                    }
                 }
             }
         }
@@ -332,10 +348,22 @@ impl Validated {
         if self.kind.is_none() {
             self.kind = next.kind;
         }
+        let from = self.features.len();
         if self.features.is_empty() {
             std::mem::swap(&mut self.features, &mut next.features);
         } else {
             self.features.append(&mut next.features);
+        }
+        let shapes = std::mem::take(&mut next.shapes);
+        let mut ids = self.features[from..].iter_mut().map(|f| &mut f.shape);
+        if let Err(e) = self.shapes.append(shapes, &mut ids) {
+            // Past the arena's limits: the appended features cannot be
+            // stored; the layer is refused below whatever its policy.
+            let n = self.features.len() - from;
+            self.features.truncate(from);
+            self.invalid.push(format!("{n} feature(s): {e}"));
+            self.dropped += n;
+            self.too_large = true;
         }
         self.problems.append(&mut next.problems);
         self.repaired += next.repaired;
@@ -364,7 +392,7 @@ pub(super) fn finish(
             layer: def.id.clone(),
             source,
         })?;
-    if !v.invalid.is_empty() && def.invalid != InvalidPolicy::Repair {
+    if !v.invalid.is_empty() && (def.invalid != InvalidPolicy::Repair || v.too_large) {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
             count: v.invalid.len(),
@@ -384,6 +412,7 @@ pub(super) fn finish(
         v.kind.unwrap_or(GeomKind::Polygon),
         fields,
         v.features,
+        v.shapes,
         attrs,
         v.problems.clone(),
     );
@@ -405,13 +434,14 @@ pub(super) fn finish(
 /// on every core.
 pub(super) const PARALLEL_MIN: usize = 20_000;
 
-/// What became of one feature: a repair (reason), then either the feature
-/// (with its geometry family; `None` if its geometry is empty) or the
+/// What became of one feature: a repair (reason), then either its
+/// reprojected geometry (with its family; `None` if it is empty) or the
 /// reason it was dropped.
 pub(super) struct Outcome {
     id: u64,
+    row: u32,
     repaired: Option<String>,
-    result: Result<(Option<GeomKind>, Option<Feature>), String>,
+    result: Result<(Option<GeomKind>, Geometry), String>,
 }
 
 fn empty_feature() -> RawFeature {
@@ -451,6 +481,7 @@ pub(super) fn process(
     let id = rf.id.unwrap_or(rf.row + 1);
     let mut out = Outcome {
         id,
+        row,
         repaired: None,
         result: Err(String::new()),
     };
@@ -474,7 +505,7 @@ pub(super) fn process(
         return out;
     }
     let k = GeomKind::of(&g);
-    out.result = Ok((k, Feature::new(id, g, row)));
+    out.result = Ok((k, g));
     out
 }
 

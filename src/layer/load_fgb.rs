@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(par.features.len(), one.features.len());
         assert_eq!(par.attrs.values().len(), one.attrs.values().len());
         for (a, b) in par.features.iter().zip(&one.features) {
-            assert_eq!((a.id, a.row, &a.geometry), (b.id, b.row, &b.geometry));
+            assert_eq!(
+                (a.id, a.row, par.geometry(a)),
+                (b.id, b.row, one.geometry(b))
+            );
             let pa: Vec<_> = par.attrs.row_ids(a.row).collect();
             let pb: Vec<_> = one.attrs.row_ids(b.row).collect();
             assert_eq!(pa, pb, "feature {}", a.id);

@@ -9,6 +9,7 @@ pub mod model;
 pub mod read;
 pub mod registry;
 pub mod rows;
+pub mod shapes;
 pub mod validate;
 
 pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
@@ -16,3 +17,4 @@ pub use config::{Access, ConfigError, InvalidPolicy, LayerDef, SourceFormat};
 pub use load::{LoadError, LoadReport, load_all, load_layer};
 pub use model::{Feature, FieldType, GeomKind, Layer, NewFeature, Value};
 pub use registry::Registry;
+pub use shapes::{PolygonRef, ShapeError, ShapeId, Shapes};

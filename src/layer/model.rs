@@ -1,5 +1,6 @@
 //! The in-memory model of one loaded layer version: features in EPSG:3857
-//! (Web Mercator metres), their typed attributes, and the R-tree over them.
+//! (Web Mercator metres) with their geometries in one arena
+//! ([`Shapes`]), their typed attributes, and the R-tree over them.
 //!
 //! A [`Layer`] is immutable once built; a new version is a new value that the
 //! registry swaps in behind an `Arc`, so readers never see a half-built layer.
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::LayerDef;
+use super::shapes::{ShapeId, Shapes};
 
 /// Type of one attribute column, as announced in TileJSON `vector_layers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,34 +86,17 @@ impl GeomKind {
     }
 }
 
-/// One stored feature: id, geometry in EPSG:3857 metres and its row in the
-/// layer's attribute store ([`Layer::prop`], [`Layer::props`] read the
-/// attributes). Its bounding box is not stored: the R-tree entry holds it
-/// (32 B a feature, 6 B per vertex of a parcel layer), and
-/// [`Feature::bbox`] computes it from the geometry where no entry is at hand.
-#[derive(Debug, Clone)]
+/// One stored feature: id, where its geometry (EPSG:3857 metres) lives in
+/// the layer's [`Shapes`] and its row in the layer's attribute store
+/// ([`Layer::geometry`], [`Layer::bbox`], [`Layer::prop`] read them). 24 B:
+/// the bounding box is the R-tree entry's, the coordinates the arena's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
     pub id: u64,
-    pub geometry: Geometry,
     /// Row of this feature in [`Layer::attrs`].
     pub row: u32,
-}
-
-impl Feature {
-    /// Builds a stored feature. `None` for an empty geometry. `row` is its
-    /// row in the layer's [`Attrs`].
-    pub fn new(id: u64, geometry: Geometry, row: u32) -> Option<Feature> {
-        geometry.bounding_rect()?;
-        Some(Feature { id, geometry, row })
-    }
-
-    /// The geometry's bounding box, computed (a pass over its coordinates).
-    pub fn bbox(&self) -> Rect {
-        // A stored geometry is never empty (see `new`).
-        self.geometry
-            .bounding_rect()
-            .unwrap_or_else(|| Rect::new((0.0, 0.0), (0.0, 0.0)))
-    }
+    /// The geometry in [`Layer::shapes`].
+    pub shape: ShapeId,
 }
 
 /// A feature before it is stored: id, geometry in EPSG:3857 metres and its
@@ -139,7 +124,7 @@ impl NewFeature {
     pub fn from_stored(layer: &Layer, f: &Feature) -> NewFeature {
         NewFeature {
             id: f.id,
-            geometry: f.geometry.clone(),
+            geometry: layer.geometry(f),
             props: layer.props(f).map(|(k, v)| (k, v.to_value())).collect(),
         }
     }
@@ -161,6 +146,8 @@ pub struct Layer {
     /// index into this.
     pub fields: Vec<(String, FieldType)>,
     pub features: Vec<Feature>,
+    /// The features' geometries (see [`Feature::shape`]).
+    pub shapes: Shapes,
     /// The features' attributes (see [`Feature::row`]).
     pub attrs: Attrs,
     pub tree: RTree<IndexEntry>,
@@ -188,10 +175,17 @@ impl Layer {
     ) -> Result<Layer, AttrError> {
         let mut attrs = AttrsBuilder::new(fields.len());
         let mut stored = Vec::with_capacity(features.len());
+        let mut shapes = Shapes::default();
         for f in features {
             let row = attrs.push_row(f.props.iter().map(|(k, v)| (*k, ValueRef::from(v))))?;
-            if let Some(f) = Feature::new(f.id, f.geometry, row) {
-                stored.push(f);
+            // A geometry the arena cannot hold (empty) is not stored, as
+            // `NewFeature::new` promises.
+            if let Ok(shape) = shapes.push(&f.geometry) {
+                stored.push(Feature {
+                    id: f.id,
+                    row,
+                    shape,
+                });
             }
         }
         Ok(Layer::from_parts(
@@ -201,6 +195,7 @@ impl Layer {
             kind,
             fields,
             stored,
+            shapes,
             attrs.finish(),
             repaired,
         ))
@@ -216,15 +211,18 @@ impl Layer {
         content_hash: String,
         kind: GeomKind,
         fields: Vec<(String, FieldType)>,
-        features: Vec<Feature>,
+        mut features: Vec<Feature>,
+        mut shapes: Shapes,
         attrs: Attrs,
         repaired: Vec<(u64, String)>,
     ) -> Layer {
+        features.shrink_to_fit();
+        shapes.shrink_to_fit();
         let entries: Vec<IndexEntry> = features
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let b = f.bbox();
+                let b = shapes.bbox(f.shape);
                 let r = Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]);
                 GeomWithData::new(r, i as u32)
             })
@@ -238,6 +236,7 @@ impl Layer {
             kind,
             fields,
             features,
+            shapes,
             attrs,
             tree,
             bounds,
@@ -252,6 +251,17 @@ impl Layer {
         self.tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| &self.features[e.data as usize])
+    }
+
+    /// The geometry of feature `f` as geo's type (an owned copy; the tile
+    /// path reads the arena's borrowed views instead).
+    pub fn geometry(&self, f: &Feature) -> Geometry {
+        self.shapes.to_geometry(f.shape)
+    }
+
+    /// The bounding box of feature `f`, computed from its coordinates.
+    pub fn bbox(&self, f: &Feature) -> Rect {
+        self.shapes.bbox(f.shape)
     }
 
     /// The value of attribute `field` of feature `f` (`None`: absent).
@@ -273,18 +283,19 @@ impl Layer {
     }
 
     /// Number of stored vertices.
+    /// Number of stored vertices, counted as geo counts them (a ring's
+    /// closing coordinate included, though the arena implies it).
     pub fn vertex_count(&self) -> usize {
-        use geo::CoordsIter;
         self.features
             .iter()
-            .map(|f| f.geometry.coords_count())
+            .map(|f| self.shapes.vertex_count(f.shape))
             .sum()
     }
 
     /// Approximate resident bytes of this layer (geometry, attributes, index).
     pub fn memory_bytes(&self) -> usize {
-        let coords = self.vertex_count() * std::mem::size_of::<geo::Coord>();
-        let feats = self.features.len() * std::mem::size_of::<Feature>();
+        let coords = self.shapes.memory_bytes();
+        let feats = self.features.capacity() * std::mem::size_of::<Feature>();
         let props = self.attrs.memory_bytes();
         // rstar stores each leaf entry plus about one parent node per ~6 leaves.
         let tree = self.features.len() * std::mem::size_of::<IndexEntry>() * 7 / 6;

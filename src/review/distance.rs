@@ -107,7 +107,9 @@ pub(crate) fn min_distance(
             if req.is_none() && unlisted == Outcome::Pass {
                 continue;
             }
-            let Some(shape) = project_clipped(&f.geometry, &f.bbox(), &window, &plot.frame) else {
+            let Some(shape) =
+                project_clipped(&layer.geometry(f), &layer.bbox(f), &window, &plot.frame)
+            else {
                 continue;
             };
             let n = nearest(plot, &shape);

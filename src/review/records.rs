@@ -277,7 +277,7 @@ pub(crate) fn one_household(ctx: &mut Ctx<'_>, rule: &Rule) -> Finding {
             attributes(parcels, p, fields.iter().copied()),
             rule.severity,
         ));
-        f.conflicts.push(to_lonlat(&p.geometry));
+        f.conflicts.push(to_lonlat(&parcels.geometry(p)));
     }
     if let Some(p) = returned {
         f.features.push(parcel_ref(

@@ -21,7 +21,7 @@ pub fn district_lonlat(snap: &Snapshot) -> Option<District> {
     let layer = snap.get(DISTRICT_LAYER)?;
     let mut polys = Vec::new();
     for f in &layer.features {
-        let mut g = f.geometry.clone();
+        let mut g = layer.geometry(f);
         use geo::MapCoordsInPlace;
         g.map_coords_in_place(|c| {
             let (x, y) = mercator_to_lonlat(c.x, c.y);

@@ -63,7 +63,7 @@ pub(crate) fn areal_hits<'a>(
             continue;
         }
         let Some((shape, covers)) =
-            project_clipped_areal(&f.geometry, &f.bbox(), &window, &plot.frame)
+            project_clipped_areal(&layer.geometry(f), &layer.bbox(f), &window, &plot.frame)
         else {
             continue;
         };

@@ -219,7 +219,7 @@ fn district_labels_and_timing() {
     let mut times = Vec::new();
     let mut outcomes = BTreeMap::new();
     for f in parcels.features.iter().step_by(step) {
-        let c = f.bbox().center();
+        let c = parcels.bbox(f).center();
         let (lon, lat) = crate::crs::mercator_to_lonlat(c.x + 4.0, c.y + 4.0);
         let d = 4.5 / 111_000.0;
         let sq = geo::Rect::new(

@@ -359,9 +359,9 @@ fn cut_and_add(
     builder: &mut LayerBuilder,
 ) -> Outcome {
     let (outcome, kind) = match layer.kind {
-        GeomKind::Polygon => (w.polygon(f), tile::GeomType::Polygon),
-        GeomKind::Line => (w.line(f), tile::GeomType::Linestring),
-        GeomKind::Point => (w.point(f), tile::GeomType::Point),
+        GeomKind::Polygon => (w.polygon(&layer.shapes, f), tile::GeomType::Polygon),
+        GeomKind::Line => (w.line(&layer.shapes, f), tile::GeomType::Linestring),
+        GeomKind::Point => (w.point(&layer.shapes, f), tile::GeomType::Point),
     };
     if matches!(outcome, Outcome::Kept | Outcome::Enlarged) {
         let props = layer

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use geo::{Coord, Geometry, Intersects, LineString, Polygon, Rect, coord};
+use geo::{Coord, Intersects, Rect, coord};
 use i_overlay::i_float::int::point::IntPoint;
 
 use super::TileCoord;
@@ -15,7 +15,7 @@ use super::polygon::{Rings, Validator};
 use super::render::{
     MAX_COARSEN, MIN_LINE_UNITS, MIN_POLYGON_UNITS, POINT_CELL_UNITS, POINT_THIN_BELOW_MAXZOOM,
 };
-use crate::layer::{Feature, Layer};
+use crate::layer::{Feature, Layer, PolygonRef, Shapes};
 
 /// Parameters of one layer render, derived from layer, tile and options.
 pub(super) struct Params {
@@ -144,7 +144,7 @@ impl<'a> Worker<'a> {
         }
     }
 
-    pub fn polygon(&mut self, f: &Feature) -> Outcome {
+    pub fn polygon(&mut self, shapes: &Shapes, f: &Feature) -> Outcome {
         let p = self.p;
         self.rings.clear();
         self.out.clear();
@@ -153,7 +153,7 @@ impl<'a> Worker<'a> {
         if p.keep_small {
             // Sub-unit polygon well inside the buffer: a 1-unit square at its
             // box centre, without touching its coordinates.
-            let bbox = f.bbox();
+            let bbox = shapes.bbox(f.shape);
             let lo = p.t.apply(Coord {
                 x: bbox.min().x,
                 y: bbox.max().y,
@@ -172,13 +172,13 @@ impl<'a> Worker<'a> {
         }
         let mut touched = false;
         let mut mean_sum = ([0.0, 0.0], 0usize);
-        for_each_polygon(&f.geometry, &mut |part| {
-            let mut result = self.polygon_part(part, p.tol);
+        shapes.for_each_polygon(f.shape, &mut |part| {
+            let mut result = self.polygon_part(&part, p.tol);
             if let Part::Collapsed(_) = result
                 && p.keep_small
                 && p.tol > 0.0
             {
-                result = self.polygon_part(part, 0.0);
+                result = self.polygon_part(&part, 0.0);
             }
             match result {
                 Part::Outside => {}
@@ -188,7 +188,7 @@ impl<'a> Worker<'a> {
                     mean_sum.0[0] += mean[0];
                     mean_sum.0[1] += mean[1];
                     mean_sum.1 += 1;
-                    if p.keep_small && part.intersects(&p.buffered) {
+                    if p.keep_small && part.to_polygon().intersects(&p.buffered) {
                         let start = self.rings.pts.len();
                         self.rings.pts.extend_from_slice(&unit_square(mean, p.sq));
                         self.rings.close_ring(start, false);
@@ -205,14 +205,14 @@ impl<'a> Worker<'a> {
         }
         if self.out.is_empty() {
             // Everything collapsed (e.g. a comb whose teeth vanished).
-            if !p.keep_small || !f.geometry.intersects(&p.buffered) {
+            if !p.keep_small || !shapes.to_geometry(f.shape).intersects(&p.buffered) {
                 return Outcome::Dropped;
             }
             let centre = if mean_sum.1 > 0 {
                 let n = mean_sum.1 as f64;
                 [mean_sum.0[0] / n, mean_sum.0[1] / n]
             } else {
-                let c = f.bbox().center();
+                let c = shapes.bbox(f.shape).center();
                 p.t.apply(c)
             };
             self.out.push_oriented(&unit_square(centre, p.sq), false);
@@ -234,10 +234,10 @@ impl<'a> Worker<'a> {
 
     /// Transforms, clips, simplifies and rounds one polygon part into
     /// `self.rings`. A collapsed exterior removes the whole part.
-    fn polygon_part(&mut self, part: &Polygon, tol: f64) -> Part {
+    fn polygon_part(&mut self, part: &PolygonRef, tol: f64) -> Part {
         let p = self.p;
         let mark = (self.rings.pts.len(), self.rings.ends.len());
-        geom::transform_ring(&part.exterior().0, &p.t, &mut self.a);
+        geom::transform_ring(part.exterior(), &p.t, &mut self.a);
         if !clip_in_place(&mut self.a, &mut self.b, p.sq) {
             return Part::Outside;
         }
@@ -249,7 +249,7 @@ impl<'a> Worker<'a> {
             return Part::Collapsed(mean_of(&self.a[..open]));
         }
         for hole in part.interiors() {
-            geom::transform_ring(&hole.0, &p.t, &mut self.a);
+            geom::transform_ring(hole, &p.t, &mut self.a);
             if clip_in_place(&mut self.a, &mut self.b, p.sq) {
                 self.push_ring(tol, true);
             }
@@ -274,15 +274,15 @@ impl<'a> Worker<'a> {
         self.rings.close_ring(start, hole)
     }
 
-    pub fn line(&mut self, f: &Feature) -> Outcome {
+    pub fn line(&mut self, shapes: &Shapes, f: &Feature) -> Outcome {
         let p = self.p;
         self.writer.reset();
         self.ipts.clear();
         self.ends.clear();
         let mut touched: Option<P> = None;
-        for_each_line(&f.geometry, &mut |line| {
+        shapes.for_each_line(f.shape, &mut |line| {
             self.a.clear();
-            self.a.extend(line.0.iter().map(|&c| p.t.apply(c)));
+            self.a.extend(line.iter().map(|&c| p.t.apply(c)));
             self.b.clear();
             self.piece_ends.clear();
             match geom::relate(geom::bbox(&self.a), p.sq) {
@@ -341,15 +341,15 @@ impl<'a> Worker<'a> {
         outcome
     }
 
-    pub fn point(&mut self, f: &Feature) -> Outcome {
+    pub fn point(&mut self, shapes: &Shapes, f: &Feature) -> Outcome {
         let p = self.p;
         self.writer.reset();
         self.ipts.clear();
         let mut inside = false;
-        for_each_point(&f.geometry, &mut |c| {
+        for &c in shapes.points(f.shape) {
             let q = p.t.apply(c);
             if !p.sq.contains(q) {
-                return;
+                continue;
             }
             inside = true;
             let ip = IntPoint::new(q[0].round() as i32, q[1].round() as i32);
@@ -358,10 +358,10 @@ impl<'a> Worker<'a> {
                     .cells
                     .insert((ip.x.div_euclid(cell), ip.y.div_euclid(cell)))
             {
-                return;
+                continue;
             }
             self.ipts.push(ip);
-        });
+        }
         if self.ipts.is_empty() {
             return if inside {
                 Outcome::Dropped
@@ -407,34 +407,4 @@ fn unit_square(c: P, sq: Square) -> [IntPoint; 4] {
         IntPoint::new(x + 1, y + 1),
         IntPoint::new(x, y + 1),
     ]
-}
-
-fn for_each_polygon(g: &Geometry, f: &mut dyn FnMut(&Polygon)) {
-    match g {
-        Geometry::Polygon(p) => f(p),
-        Geometry::MultiPolygon(mp) => mp.0.iter().for_each(&mut *f),
-        Geometry::Rect(r) => f(&r.to_polygon()),
-        Geometry::Triangle(t) => f(&t.to_polygon()),
-        Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| for_each_polygon(g, f)),
-        _ => {}
-    }
-}
-
-fn for_each_line(g: &Geometry, f: &mut dyn FnMut(&LineString)) {
-    match g {
-        Geometry::LineString(l) => f(l),
-        Geometry::MultiLineString(ml) => ml.0.iter().for_each(&mut *f),
-        Geometry::Line(l) => f(&LineString::new(vec![l.start, l.end])),
-        Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| for_each_line(g, f)),
-        _ => {}
-    }
-}
-
-fn for_each_point(g: &Geometry, f: &mut dyn FnMut(Coord)) {
-    match g {
-        Geometry::Point(p) => f(p.0),
-        Geometry::MultiPoint(mp) => mp.0.iter().for_each(|p| f(p.0)),
-        Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| for_each_point(g, f)),
-        _ => {}
-    }
 }

@@ -190,7 +190,7 @@ fn timing_district_list() {
             let mut kept = 0;
             for i in ids {
                 if matches!(
-                    w.polygon(&l.features[i as usize]),
+                    w.polygon(&l.shapes, &l.features[i as usize]),
                     Outcome::Kept | Outcome::Enlarged
                 ) {
                     kept += w.writer.cmds.len();
