@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::{InvalidPolicy, LayerDef};
-use super::model::{Feature, FieldType, GeomKind, Layer, Value};
+use super::model::{Feature, FieldType, GeomKind, Indexed, Layer, Value};
 use super::read::{RawDataset, RawFeature, ReadError, read_file_rows};
 use super::rows;
 use super::shapes::{ShapeError, Shapes};
@@ -147,15 +147,13 @@ fn read_sequential(def: &LayerDef) -> Result<(RawDataset, AttrsThread), ReadErro
 
 /// A thread building a store of `fields` fields from the batches of each
 /// receiver in turn (rows in that order).
-pub(super) fn intern_thread(
-    fields: usize,
-    receivers: Vec<std::sync::mpsc::Receiver<rows::RowBatch>>,
-) -> AttrsThread {
+pub(super) fn intern_thread(fields: usize, receivers: Vec<rows::RowSource>) -> AttrsThread {
     std::thread::spawn(move || {
         let mut b = AttrsBuilder::new(fields);
         for rx in receivers {
-            for batch in rx {
+            while let Some(batch) = rx.recv() {
                 b.push_batch(&batch)?;
+                rx.recycle(batch);
             }
         }
         Ok(b.finish())
@@ -309,6 +307,15 @@ impl Validated {
         }
     }
 
+    /// Reserves coordinates for `features` features in all at the mean of
+    /// those stored so far (plus 2%).
+    pub(super) fn reserve_like_sample(&mut self, features: usize) {
+        let have = self.features.len().max(1);
+        let mean = self.shapes.coord_count() as f64 / have as f64;
+        let more = features.saturating_sub(have) as f64 * mean * 1.02;
+        self.shapes.reserve(more as usize);
+    }
+
     /// Records the next feature's outcome.
     pub(super) fn merge(&mut self, o: Outcome) {
         if let Some(reason) = o.repaired {
@@ -385,6 +392,9 @@ pub(super) fn finish(
     attrs: AttrsThread,
     start: Instant,
 ) -> Result<(Layer, LoadReport), LoadError> {
+    // The R-tree is built while the attribute thread may still be interning.
+    let refused = !v.invalid.is_empty() && (def.invalid != InvalidPolicy::Repair || v.too_large);
+    let indexed = (!refused).then(|| Indexed::new(v.features, v.shapes));
     let attrs = attrs
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -392,27 +402,26 @@ pub(super) fn finish(
             layer: def.id.clone(),
             source,
         })?;
-    if !v.invalid.is_empty() && (def.invalid != InvalidPolicy::Repair || v.too_large) {
+    let Some(indexed) = indexed else {
         return Err(LoadError::Invalid {
             layer: def.id.clone(),
             count: v.invalid.len(),
             examples: v.invalid.into_iter().take(EXAMPLES).collect(),
         });
-    }
+    };
     let fields: Vec<(String, FieldType)> = def
         .attributes
         .iter()
         .zip(field_types)
         .map(|(name, t)| (name.clone(), t.unwrap_or(FieldType::String)))
         .collect();
-    let layer = Layer::from_parts(
+    let layer = Layer::from_indexed(
         def.clone(),
         version,
         content_hash,
         v.kind.unwrap_or(GeomKind::Polygon),
         fields,
-        v.features,
-        v.shapes,
+        indexed,
         attrs,
         v.problems.clone(),
     );

@@ -102,12 +102,16 @@ pub(super) fn load(def: &LayerDef) -> Option<Loaded> {
                     let mut reader = run_reader(def, &layout, offsets[a], offsets[b]).ok()?;
                     let mut c =
                         Collector::with_rows(&def.attributes, def.id_field.as_deref(), sink);
-                    // The first run's vector takes the others' features after.
-                    let mut v = Validated::with_capacity(if a == 0 { n } else { b - a });
+                    // The first run's vectors take the others' features after.
+                    let target = if a == 0 { n } else { b - a };
+                    let mut v = Validated::with_capacity(target);
                     read_fgb(&mut reader, &mut c, a as u64, &mut |c| {
                         while let Some(rf) = c.pop_feature() {
                             let r = row(usize::try_from(rf.row).unwrap_or(usize::MAX));
                             v.merge(process(r, rf, Some(kind), repair, tf));
+                            if v.features.len() == SAMPLE_FEATURES {
+                                v.reserve_like_sample(target);
+                            }
                         }
                         true
                     })
@@ -141,6 +145,12 @@ pub(super) fn load(def: &LayerDef) -> Option<Loaded> {
         attrs,
     })
 }
+
+/// After this many features a run sizes its coordinate arena for all of
+/// its features (or the layer's, for the first run) at the same mean: the
+/// arena of a million parcels would otherwise double its way to 64 MB,
+/// copying and faulting in twice that.
+const SAMPLE_FEATURES: usize = 2048;
 
 /// The geometry family of every feature of a file whose header names
 /// `t` (`None`: mixed or a type this path leaves to the one-pass load).

@@ -133,6 +133,39 @@ impl NewFeature {
 /// An R-tree entry: the feature's bounding box and its index in `Layer::features`.
 pub type IndexEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
+/// Stored features, their geometries and the R-tree over their boxes: a
+/// layer without its attributes yet.
+#[derive(Debug)]
+pub struct Indexed {
+    features: Vec<Feature>,
+    shapes: Shapes,
+    tree: RTree<IndexEntry>,
+}
+
+impl Indexed {
+    /// Bulk-loads the R-tree over the features' boxes (each `Feature::shape`
+    /// an id into `shapes`).
+    pub fn new(mut features: Vec<Feature>, mut shapes: Shapes) -> Indexed {
+        features.shrink_to_fit();
+        shapes.shrink_to_fit();
+        let entries: Vec<IndexEntry> = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let b = shapes.bbox(f.shape);
+                let r = Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]);
+                GeomWithData::new(r, i as u32)
+            })
+            .collect();
+        let tree = RTree::bulk_load(entries);
+        Indexed {
+            features,
+            shapes,
+            tree,
+        }
+    }
+}
+
 /// One loaded, validated, reprojected and indexed layer version.
 #[derive(Debug)]
 pub struct Layer {
@@ -211,23 +244,42 @@ impl Layer {
         content_hash: String,
         kind: GeomKind,
         fields: Vec<(String, FieldType)>,
-        mut features: Vec<Feature>,
-        mut shapes: Shapes,
+        features: Vec<Feature>,
+        shapes: Shapes,
         attrs: Attrs,
         repaired: Vec<(u64, String)>,
     ) -> Layer {
-        features.shrink_to_fit();
-        shapes.shrink_to_fit();
-        let entries: Vec<IndexEntry> = features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let b = shapes.bbox(f.shape);
-                let r = Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]);
-                GeomWithData::new(r, i as u32)
-            })
-            .collect();
-        let tree = RTree::bulk_load(entries);
+        let indexed = Indexed::new(features, shapes);
+        Layer::from_indexed(
+            def,
+            version,
+            content_hash,
+            kind,
+            fields,
+            indexed,
+            attrs,
+            repaired,
+        )
+    }
+
+    /// [`Layer::from_parts`] with the features already indexed (the loader
+    /// builds the R-tree while the attribute store is still being built).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_indexed(
+        def: LayerDef,
+        version: u64,
+        content_hash: String,
+        kind: GeomKind,
+        fields: Vec<(String, FieldType)>,
+        indexed: Indexed,
+        attrs: Attrs,
+        repaired: Vec<(u64, String)>,
+    ) -> Layer {
+        let Indexed {
+            features,
+            shapes,
+            tree,
+        } = indexed;
         let bounds = mercator_bounds_to_lonlat(&tree);
         Layer {
             def,

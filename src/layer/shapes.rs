@@ -151,6 +151,16 @@ impl Shapes {
         }
     }
 
+    /// Makes room for `additional` more coordinates.
+    pub fn reserve(&mut self, additional: usize) {
+        self.coords.reserve(additional);
+    }
+
+    /// Coordinates stored so far.
+    pub fn coord_count(&self) -> usize {
+        self.coords.len()
+    }
+
     /// Stores `g`; its id, or why it cannot be stored (nothing is stored
     /// then).
     pub fn push(&mut self, g: &Geometry) -> Result<ShapeId, ShapeError> {
