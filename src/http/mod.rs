@@ -13,6 +13,7 @@ pub mod layers;
 pub mod limits;
 pub mod ops;
 pub mod propagate;
+pub mod render_pool;
 pub mod reviews;
 pub mod state;
 pub mod store_probe;

@@ -141,6 +141,8 @@ pub struct AppState {
     pub limits: super::limits::Limits,
     /// The store's state for `/health`.
     pub store_probe: super::store_probe::StoreProbe,
+    /// The threads that cut and compress cold tiles.
+    pub renders: super::render_pool::RenderPool,
 }
 
 /// What the review endpoints need.
@@ -154,6 +156,7 @@ impl AppState {
         let progress = LoadProgress::default();
         progress.total.store(defs.len(), Ordering::Relaxed);
         let limits = super::limits::Limits::new(&config);
+        let renders = super::render_pool::RenderPool::new(config.max_renders);
         AppState {
             registry,
             defs: RwLock::new(defs.into_iter().map(|d| (d.id.clone(), d)).collect()),
@@ -170,6 +173,7 @@ impl AppState {
             publish: None,
             limits,
             store_probe: Default::default(),
+            renders,
         }
     }
 

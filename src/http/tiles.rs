@@ -211,20 +211,32 @@ pub async fn tile(
             let slot = st.limits.render_slot().await?;
             let started = Instant::now();
             let layers2 = layers.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                // Held until the render ends, even if the request is gone.
-                let _slot = slot;
-                let refs: Vec<&Layer> = layers2.iter().map(|l| l.as_ref()).collect();
-                render_tile(&refs, coord, &opts)
-            })
-            .await
-            .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?
-            .map_err(|e| ApiError::Internal(format!("tile {coord:?}: {e}")))?;
+            let enc = negotiate(&headers);
+            let t = st
+                .renders
+                .run(move || {
+                    // Held until the render ends, even if the request is gone.
+                    let _slot = slot;
+                    let refs: Vec<&Layer> = layers2.iter().map(|l| l.as_ref()).collect();
+                    let rendered = render_tile(&refs, coord, &opts)?;
+                    let t = CachedTile::new(rendered.bytes, rendered.features);
+                    // Compressed here, on the render's thread and slot: handed
+                    // to a blocking task of its own, every connection's
+                    // compression ran beside the renders (more CPU work than
+                    // cores, on more threads; see `render_pool`).
+                    if !t.is_empty() {
+                        let _ = t.body(enc);
+                    }
+                    Ok::<_, crate::tiles::TileError>(t)
+                })
+                .await
+                .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?
+                .map_err(|e| ApiError::Internal(format!("tile {coord:?}: {e}")))?;
             st.metrics
                 .tile_render_seconds
                 .observe(started.elapsed().as_secs_f64());
-            st.metrics.tile_bytes.observe(rendered.bytes.len() as f64);
-            let t = Arc::new(CachedTile::new(rendered.bytes, rendered.features));
+            st.metrics.tile_bytes.observe(t.raw.len() as f64);
+            let t = Arc::new(t);
             st.cache.insert(key, t.clone()).await;
             t
         }
