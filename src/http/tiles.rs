@@ -292,7 +292,8 @@ pub async fn answer(
     }
     let body = if cached.needs_compression(enc) {
         let c = cached.clone();
-        tokio::task::spawn_blocking(move || c.body(enc))
+        st.renders
+            .run(move || c.body(enc))
             .await
             .map_err(|e| ApiError::Internal(format!("compression task failed: {e}")))?
     } else {
