@@ -269,8 +269,9 @@ pub struct ServeArgs {
     /// time allowed on a keep-alive connection (closed after).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_s: u64,
-    /// Most tiles cut at once (default: one per core).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Most tiles cut at once (default: one per core; at most 1024): the
+    /// render pool has this many threads.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_renders: Option<u64>,
     /// Milliseconds a tile request waits for a free render slot (`503`
     /// after).
