@@ -124,7 +124,8 @@ async fn review_blocking(
     // The live layers, or the versions of a date or of an earlier verdict.
     let snap = snap.unwrap_or_else(|| st.registry.snapshot());
     let district = st.district(&snap);
-    tokio::task::spawn_blocking(move || review(&rules, &snap, district.as_deref(), raw, rerun_of))
+    st.reviews
+        .run(move || review(&rules, &snap, district.as_deref(), raw, rerun_of))
         .await
         .map_err(|e| ApiError::Internal(format!("review task failed: {e}")))?
         .map_err(|problems| ApiError::Invalid {

@@ -142,7 +142,9 @@ pub struct AppState {
     /// The store's state for `/health`.
     pub store_probe: super::store_probe::StoreProbe,
     /// The threads that cut and compress cold tiles.
-    pub renders: super::render_pool::RenderPool,
+    pub renders: super::cpu_pool::CpuPool,
+    /// The threads that evaluate single reviews (one per core).
+    pub reviews: super::cpu_pool::CpuPool,
 }
 
 /// What the review endpoints need.
@@ -156,7 +158,8 @@ impl AppState {
         let progress = LoadProgress::default();
         progress.total.store(defs.len(), Ordering::Relaxed);
         let limits = super::limits::Limits::new(&config);
-        let renders = super::render_pool::RenderPool::new(config.max_renders);
+        let renders = super::cpu_pool::CpuPool::new("render", config.max_renders);
+        let reviews = super::cpu_pool::CpuPool::new("review", default_max_renders());
         AppState {
             registry,
             defs: RwLock::new(defs.into_iter().map(|d| (d.id.clone(), d)).collect()),
@@ -174,6 +177,7 @@ impl AppState {
             limits,
             store_probe: Default::default(),
             renders,
+            reviews,
         }
     }
 

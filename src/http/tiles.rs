@@ -223,7 +223,7 @@ pub async fn tile(
                     // Compressed here, on the render's thread and slot: handed
                     // to a blocking task of its own, every connection's
                     // compression ran beside the renders (more CPU work than
-                    // cores, on more threads; see `render_pool`).
+                    // cores, on more threads; see `cpu_pool`).
                     if !t.is_empty() {
                         let _ = t.body(enc);
                     }
