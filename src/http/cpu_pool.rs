@@ -32,7 +32,7 @@ pub enum PoolError {
 
 /// A fixed set of threads taking jobs from one queue.
 pub struct CpuPool {
-    tx: Mutex<Sender<Job>>,
+    tx: Sender<Job>,
 }
 
 impl CpuPool {
@@ -49,7 +49,7 @@ impl CpuPool {
                 tracing::error!("{name} thread {i} not started: {e}");
             }
         }
-        CpuPool { tx: Mutex::new(tx) }
+        CpuPool { tx }
     }
 
     /// Runs `f` on one of the pool's threads and returns its result.
@@ -63,11 +63,7 @@ impl CpuPool {
             let r = std::panic::catch_unwind(AssertUnwindSafe(f));
             let _ = done.send(r);
         });
-        self.tx
-            .lock()
-            .map_err(|_| PoolError::Closed)?
-            .send(job)
-            .map_err(|_| PoolError::Closed)?;
+        self.tx.send(job).map_err(|_| PoolError::Closed)?;
         match result.await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => Err(PoolError::Panicked),

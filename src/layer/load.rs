@@ -316,6 +316,13 @@ impl Validated {
         self.shapes.reserve(more as usize);
     }
 
+    /// Records feature `id` as dropped for `reason`.
+    fn drop_feature(&mut self, id: u64, reason: &dyn std::fmt::Display) {
+        self.invalid.push(format!("feature {id}: {reason}"));
+        self.problems.push((id, format!("dropped: {reason}")));
+        self.dropped += 1;
+    }
+
     /// Records the next feature's outcome.
     pub(super) fn merge(&mut self, o: Outcome) {
         if let Some(reason) = o.repaired {
@@ -323,11 +330,7 @@ impl Validated {
             self.repaired += 1;
         }
         match o.result {
-            Err(reason) => {
-                self.invalid.push(format!("feature {}: {reason}", o.id));
-                self.problems.push((o.id, format!("dropped: {reason}")));
-                self.dropped += 1;
-            }
+            Err(reason) => self.drop_feature(o.id, &reason),
             Ok((k, g)) => {
                 if self.kind.is_none() {
                     self.kind = k;
@@ -340,11 +343,7 @@ impl Validated {
                     }),
                     // An empty geometry is not stored (nor reported).
                     Err(ShapeError::Empty) => {}
-                    Err(e) => {
-                        self.invalid.push(format!("feature {}: {e}", o.id));
-                        self.problems.push((o.id, format!("dropped: {e}")));
-                        self.dropped += 1;
-                    }
+                    Err(e) => self.drop_feature(o.id, &e),
                 }
             }
         }

@@ -15,6 +15,6 @@ pub mod validate;
 pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 pub use config::{Access, ConfigError, InvalidPolicy, LayerDef, SourceFormat};
 pub use load::{LoadError, LoadReport, load_all, load_layer};
-pub use model::{Feature, FieldType, GeomKind, Indexed, Layer, NewFeature, Value};
+pub use model::{BuildError, Feature, FieldType, GeomKind, Indexed, Layer, NewFeature, Value};
 pub use registry::Registry;
 pub use shapes::{PolygonRef, ShapeError, ShapeId, Shapes};

@@ -14,7 +14,16 @@ use serde::Serialize;
 
 use super::attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 use super::config::LayerDef;
-use super::shapes::{ShapeId, Shapes};
+use super::shapes::{ShapeError, ShapeId, Shapes};
+
+/// Why [`Layer::build`] could not build a layer.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Attrs(#[from] AttrError),
+    #[error("feature {id}: {source}")]
+    Shape { id: u64, source: ShapeError },
+}
 
 /// Type of one attribute column, as announced in TileJSON `vector_layers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -196,7 +205,9 @@ pub struct Layer {
 
 impl Layer {
     /// Builds the layer from features with their attributes: stores the
-    /// attributes dictionary-encoded, then as [`Layer::from_parts`].
+    /// attributes dictionary-encoded, then as [`Layer::from_parts`]. An
+    /// empty geometry is skipped (`NewFeature::new` refuses them); one the
+    /// arena cannot hold (a collection, past its size limits) is an error.
     pub fn build(
         def: LayerDef,
         version: u64,
@@ -205,20 +216,20 @@ impl Layer {
         fields: Vec<(String, FieldType)>,
         features: Vec<NewFeature>,
         repaired: Vec<(u64, String)>,
-    ) -> Result<Layer, AttrError> {
+    ) -> Result<Layer, BuildError> {
         let mut attrs = AttrsBuilder::new(fields.len());
         let mut stored = Vec::with_capacity(features.len());
         let mut shapes = Shapes::default();
         for f in features {
             let row = attrs.push_row(f.props.iter().map(|(k, v)| (*k, ValueRef::from(v))))?;
-            // A geometry the arena cannot hold (empty) is not stored, as
-            // `NewFeature::new` promises.
-            if let Ok(shape) = shapes.push(&f.geometry) {
-                stored.push(Feature {
+            match shapes.push(&f.geometry) {
+                Ok(shape) => stored.push(Feature {
                     id: f.id,
                     row,
                     shape,
-                });
+                }),
+                Err(ShapeError::Empty) => {}
+                Err(source) => return Err(BuildError::Shape { id: f.id, source }),
             }
         }
         Ok(Layer::from_parts(
@@ -372,5 +383,59 @@ impl Layer {
     /// as immutable.
     pub fn version_tag(&self) -> String {
         format!("{}.{}", self.version, self.content_hash)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use geo::{GeometryCollection, point, polygon};
+    use std::path::Path;
+
+    fn def() -> LayerDef {
+        let text = "id = \"t\"\ntitle = \"T\"\ncategory = \"test\"\nsource = \"Cargo.toml\"\n\
+                    format = \"geojson\"\ncrs = \"EPSG:4326\"\n";
+        LayerDef::from_str(Path::new("Cargo.toml"), text).unwrap()
+    }
+
+    fn build(features: Vec<NewFeature>) -> Result<Layer, BuildError> {
+        Layer::build(
+            def(),
+            1,
+            "h".into(),
+            GeomKind::Polygon,
+            vec![],
+            features,
+            vec![],
+        )
+    }
+
+    #[test]
+    fn build_stores_geometries_and_refuses_what_the_arena_cannot_hold() {
+        let square =
+            Geometry::Polygon(polygon![(x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0)]);
+        let layer = build(vec![NewFeature::new(7, square.clone(), vec![]).unwrap()]).unwrap();
+        assert_eq!(layer.features.len(), 1);
+        assert_eq!(layer.geometry(&layer.features[0]), square);
+        assert_eq!(layer.vertex_count(), 4);
+        let collection = Geometry::GeometryCollection(GeometryCollection(vec![Geometry::Point(
+            point!(x: 1.0, y: 1.0),
+        )]));
+        let err = build(vec![
+            NewFeature::new(7, square, vec![]).unwrap(),
+            NewFeature::new(8, collection, vec![]).unwrap(),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BuildError::Shape {
+                    id: 8,
+                    source: ShapeError::Collection
+                }
+            ),
+            "{err}"
+        );
     }
 }

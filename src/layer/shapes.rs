@@ -144,13 +144,6 @@ pub struct Shapes {
 }
 
 impl Shapes {
-    pub fn with_capacity(coords: usize) -> Shapes {
-        Shapes {
-            coords: Vec::with_capacity(coords),
-            parts: Vec::new(),
-        }
-    }
-
     /// Makes room for `additional` more coordinates.
     pub fn reserve(&mut self, additional: usize) {
         self.coords.reserve(additional);
@@ -284,11 +277,6 @@ impl Shapes {
         self.parts
             .get((id.layout & INDEX_MASK) as usize..)
             .unwrap_or(&[])
-    }
-
-    /// Every stored coordinate of `id` (rings open), in order.
-    pub fn coords(&self, id: ShapeId) -> &[Coord] {
-        self.run(id)
     }
 
     /// The points of a point geometry (empty for other kinds).
@@ -577,6 +565,6 @@ mod tests {
         let r = Rect::new(coord! {x: 0.0, y: 0.0}, coord! {x: 2.0, y: 1.0});
         let id = s.push(&Geometry::Rect(r)).unwrap();
         assert_eq!(s.to_geometry(id), Geometry::Polygon(r.to_polygon()));
-        assert_eq!(s.coords(id).len(), 4);
+        assert_eq!(s.run(id).len(), 4);
     }
 }
