@@ -142,7 +142,14 @@ pub fn fixtures_server() -> &'static Server {
         let data = D.get_or_init(|| tempfile::tempdir().expect("tmp"));
         start_full(
             &repo().join("layers"),
-            ServerConfig::default(),
+            // Shared by every test of the binary at once, all from
+            // 127.0.0.1: one rate-limit bucket for them all would answer
+            // 429 on a fast machine. Rate limits have their own server in
+            // limits.rs.
+            ServerConfig {
+                rate_per_s: 0.0,
+                ..ServerConfig::default()
+            },
             Some((
                 repo().join("rules/homestead.toml"),
                 data.path().to_path_buf(),
