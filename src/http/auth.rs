@@ -5,18 +5,26 @@
 //! the catalog and becomes a caller with the key's role; anything else, an
 //! unknown or a revoked key is `401`. Lookups are cached for
 //! [`KEY_CACHE_TTL`], so a revoked key stops working within that time.
+//! Unknown keys are rate limited per address, in a bucket of their own
+//! ([`Client::UnknownKeys`]): each one answered `401` takes a token, and
+//! once the bucket is empty further keys that would need a lookup are
+//! refused with `429` before the catalog is asked. A flood of made-up keys
+//! otherwise cost a catalog lookup each and passed the rate limit, which
+//! keys a caller by its key only once the key is known.
 //! [`require`] guards a group of routes with a minimum role.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::limits::Client;
 use super::state::AppState;
 use crate::auth::{Caller, Role, hash_key, plausible_key};
 
@@ -80,7 +88,11 @@ pub async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map(str::to_string));
-    let caller = match caller_of(&st, header).await {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let caller = match caller_of(&st, header, ip).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -91,6 +103,7 @@ pub async fn authenticate(
 async fn caller_of(
     st: &Arc<AppState>,
     header: Option<Result<String, axum::http::header::ToStrError>>,
+    ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
     let Some(value) = header else {
         return Ok(Caller::anonymous());
@@ -120,6 +133,7 @@ async fn caller_of(
     let found = match st.keys.get(&hash) {
         Some(v) => v,
         None => {
+            unknown_keys(st, ip, false)?;
             let h = hash.clone();
             let row = tokio::task::spawn_blocking(move || catalog.key_by_hash(&h))
                 .await
@@ -132,8 +146,37 @@ async fn caller_of(
     };
     match found {
         Some((role, id)) => Ok(Caller::with_role(role, id)),
-        None => Err(ApiError::Unauthorized("unknown or revoked API key".into())),
+        None => {
+            unknown_keys(st, ip, true)?;
+            Err(ApiError::Unauthorized("unknown or revoked API key".into()))
+        }
     }
+}
+
+/// The unknown-key bucket of the address `ip`: a token taken (`take`) or
+/// only looked for; `429` when it is empty (nothing without an address or
+/// a rate limit).
+fn unknown_keys(st: &AppState, ip: Option<IpAddr>, take: bool) -> Result<(), ApiError> {
+    let limiter = &st.limits.rate;
+    let Some(Client::Ip(ip)) = ip.filter(|_| limiter.enabled()).map(Client::of_ip) else {
+        return Ok(());
+    };
+    let (client, now) = (Client::UnknownKeys(ip), Instant::now());
+    let left = if take {
+        limiter.check(client, now)
+    } else {
+        limiter.peek(client, now)
+    };
+    left.map_err(|retry_after_s| {
+        let (per_s, burst) = limiter.rate();
+        ApiError::TooManyRequests {
+            message: format!(
+                "too many requests with keys that are not known here: the limit is {per_s} \
+                     per second (bursts of {burst}) per address; retry after {retry_after_s} s"
+            ),
+            retry_after_s,
+        }
+    })
 }
 
 /// Checks that the caller holds `min`: `401` when anonymous, `403` when the

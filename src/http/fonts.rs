@@ -1,12 +1,14 @@
 //! Glyph endpoints for map labels (see [`crate::glyphs`] for how and why
 //! they are generated): `GET /fonts` lists the fonts and whether CJK is
 //! covered; `GET /fonts/{stack}/{range}.pbf` serves one SDF glyph range.
-//! Ranges are rendered on a blocking thread and cached by stack and range.
+//! Ranges are rendered in a tile render slot on the render pool (a flood
+//! of distinct ranges waits for slots, then gets `503`, like cold tiles)
+//! and cached by stack and range.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -14,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::state::AppState;
 use crate::glyphs::{self, GlyphError};
 
 /// Rendered ranges kept in memory (a CJK range is ~100-200 KB).
@@ -67,6 +70,7 @@ pub async fn list() -> Result<Response, ApiError> {
 /// `GET /fonts/{stack}/{range}.pbf`: `application/x-protobuf`, strong ETag,
 /// cacheable for a day (glyphs change only with the installed fonts).
 pub async fn glyphs(
+    State(st): State<Arc<AppState>>,
     Path((stack, range)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -80,7 +84,13 @@ pub async fn glyphs(
         Some(r) => r,
         None => {
             let lib = library().await?;
-            let body = tokio::task::spawn_blocking(move || lib.render(&names, start))
+            let slot = st.limits.render_slot().await?;
+            let body = st
+                .renders
+                .run(move || {
+                    let _slot = slot;
+                    lib.render(&names, start)
+                })
                 .await
                 .map_err(|e| ApiError::Internal(format!("glyph task failed: {e}")))??;
             let hash = Sha256::digest(&body);

@@ -50,7 +50,7 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub struct Limits {
     renders: Arc<Semaphore>,
     render_wait: Duration,
-    rate: RateLimiter,
+    pub(super) rate: RateLimiter,
 }
 
 impl Limits {
@@ -101,6 +101,10 @@ pub enum Client {
     Key(String),
     /// An anonymous caller, by address (IPv6: its /64 network).
     Ip(IpAddr),
+    /// Keys that were not known, by the address that sent them (its own
+    /// bucket: a flood of made-up keys is refused before they are looked
+    /// up, and never uses up the address's anonymous or keyed requests).
+    UnknownKeys(IpAddr),
 }
 
 impl Client {
@@ -150,9 +154,23 @@ impl RateLimiter {
         self.per_s > 0.0
     }
 
+    /// Tokens a second, and the most a bucket holds.
+    pub fn rate(&self) -> (f64, f64) {
+        (self.per_s, self.burst)
+    }
+
     /// Takes a token for `client`, or says in how many whole seconds one
     /// will be there.
     pub fn check(&self, client: Client, now: Instant) -> Result<(), u64> {
+        self.take(client, now, 1.0)
+    }
+
+    /// Whether `client` has a token, without taking it.
+    pub fn peek(&self, client: Client, now: Instant) -> Result<(), u64> {
+        self.take(client, now, 0.0)
+    }
+
+    fn take(&self, client: Client, now: Instant, cost: f64) -> Result<(), u64> {
         if !self.enabled() {
             return Ok(());
         }
@@ -177,7 +195,7 @@ impl RateLimiter {
         b.tokens = (b.tokens + elapsed * self.per_s).min(self.burst);
         b.at = now;
         if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+            b.tokens -= cost;
             Ok(())
         } else {
             let wait = ((1.0 - b.tokens) / self.per_s).ceil();

@@ -2,7 +2,8 @@
 //! idle keep-alive connections are cut off, a stalled body is a `408`, a
 //! slow request a `503` (uploads get a longer limit), tile renders are
 //! bounded (`503` with `Retry-After`), clients are rate limited (`429` with
-//! `Retry-After`, `/health` and `/metrics` exempt), oversized headers a
+//! `Retry-After`, `/health` and `/metrics` exempt; made-up keys per
+//! address), oversized headers a
 //! `431`, compressed bodies a `415`, deep JSON a `4xx`, too many vertices in a layer a `422`, and a
 //! shutdown drains the requests in flight.
 
@@ -346,6 +347,71 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = client.get(&url).send().await.expect("tile");
     assert_ne!(r.status(), 429);
+}
+
+/// A flood of made-up keys from one address: each unknown key is a `401`
+/// and takes a token from the address's unknown-key bucket; once that is
+/// empty, keys that would need a catalog lookup are `429` with
+/// `Retry-After`, before the lookup. A key looked up moments before (in the
+/// key cache) and anonymous requests from the same address keep working:
+/// they have buckets of their own.
+#[tokio::test]
+async fn made_up_keys_are_rate_limited_per_address() {
+    let dir = one_layer();
+    let s = start(
+        dir.path(),
+        ServerConfig {
+            rate_per_s: 0.5,
+            rate_burst: 3,
+            ..ServerConfig::default()
+        },
+    );
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/me", s.base);
+    let me = |key: String| client.get(&url).bearer_auth(key).send();
+    assert_eq!(
+        me(key(Role::Viewer).to_string())
+            .await
+            .expect("me")
+            .status(),
+        200
+    );
+    let mut statuses = Vec::new();
+    for i in 0..6u64 {
+        let r = me(format!("tudi_{:040x}", 0xdead_beef + i))
+            .await
+            .expect("me");
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            let v: Value = r.json().await.expect("json");
+            assert!(
+                v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("keys that are not known")),
+                "{v}"
+            );
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+    assert_eq!(
+        me(key(Role::Viewer).to_string())
+            .await
+            .expect("me")
+            .status(),
+        200
+    );
+    let (z, x, y) = tile_of(113.105, 23.005, 14);
+    let r = client
+        .get(format!("{}/tiles/sq/{z}/{x}/{y}", s.base))
+        .send()
+        .await
+        .expect("tile");
+    assert!(r.status() == 200 || r.status() == 204, "{}", r.status());
+    // After the refill, a key is looked up again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = me(format!("tudi_{:040x}", 7)).await.expect("me");
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]
