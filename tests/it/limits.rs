@@ -44,22 +44,24 @@ fn limited() -> &'static Server {
 }
 
 /// A one-layer server whose clients may make 3 requests at once, then one
-/// every 2 s.
+/// every 2 s (shared by the tests of one bucket).
 fn rate_limited() -> &'static Server {
     static S: OnceLock<(Server, tempfile::TempDir)> = OnceLock::new();
-    &S.get_or_init(|| {
-        let dir = one_layer();
-        let s = start(
-            dir.path(),
-            ServerConfig {
-                rate_per_s: 0.5,
-                rate_burst: 3,
-                ..ServerConfig::default()
-            },
-        );
-        (s, dir)
-    })
-    .0
+    &S.get_or_init(new_rate_limited).0
+}
+
+/// A server like [`rate_limited`] of one's own (buckets nobody else uses).
+fn new_rate_limited() -> (Server, tempfile::TempDir) {
+    let dir = one_layer();
+    let s = start(
+        dir.path(),
+        ServerConfig {
+            rate_per_s: 0.5,
+            rate_burst: 3,
+            ..ServerConfig::default()
+        },
+    );
+    (s, dir)
 }
 
 const SQUARE: &str = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":1},"geometry":{"type":"Polygon","coordinates":[[[113.1,23.0],[113.11,23.0],[113.11,23.01],[113.1,23.01],[113.1,23.0]]]}}]}"#;
@@ -357,15 +359,7 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
 /// they have buckets of their own.
 #[tokio::test]
 async fn made_up_keys_are_rate_limited_per_address() {
-    let dir = one_layer();
-    let s = start(
-        dir.path(),
-        ServerConfig {
-            rate_per_s: 0.5,
-            rate_burst: 3,
-            ..ServerConfig::default()
-        },
-    );
+    let (s, _dir) = new_rate_limited();
     let client = reqwest::Client::new();
     let url = format!("{}/api/me", s.base);
     let me = |key: String| client.get(&url).bearer_auth(key).send();
