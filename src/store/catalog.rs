@@ -124,6 +124,15 @@ pub enum EventKind {
     Bootstrap,
 }
 
+/// Whether recording `new` would repeat `current`: both bootstrap versions
+/// of the same file with the same content (see [`Catalog::add_version`]).
+pub fn repeats_bootstrap(current: &VersionRow, new: &NewVersion) -> bool {
+    new.origin == Origin::Bootstrap
+        && current.origin == Origin::Bootstrap
+        && current.file == new.file
+        && current.sha256 == new.sha256
+}
+
 impl EventKind {
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -156,7 +165,12 @@ pub trait Catalog: Send + Sync {
     fn create_layer(&self, id: &str, origin: Origin, meta: &str) -> Result<(), StoreError>;
     /// Replaces the stored definition of a layer.
     fn update_meta(&self, id: &str, meta: &str) -> Result<(), StoreError>;
-    /// Adds the next version of a layer and makes it current.
+    /// Adds the next version of a layer and makes it current. A bootstrap
+    /// version whose file and SHA-256 are those of the current version,
+    /// itself a bootstrap one, is that version: it is returned and nothing
+    /// is recorded (instances sharing a catalog that start together each
+    /// find the layer's file unrecorded and record it; only the first
+    /// counts). Decided under the layer's lock, in the adding transaction.
     fn add_version(
         &self,
         layer: &str,

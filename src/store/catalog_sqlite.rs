@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use super::catalog::{Catalog, EventKind, KeyRow, LayerRow, NewVersion, Origin, VersionRow};
+use super::catalog::{
+    Catalog, EventKind, KeyRow, LayerRow, NewVersion, Origin, VersionRow, repeats_bootstrap,
+};
 use crate::auth::Role;
 use crate::review::record::now_rfc3339;
 
@@ -271,7 +273,21 @@ impl Catalog for SqliteCatalog {
     ) -> Result<VersionRow, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        live_layer(&tx, layer)?;
+        let row = live_layer(&tx, layer)?;
+        if let Some(cur) = row.current {
+            let current = tx
+                .query_row(
+                    &format!(
+                        "SELECT {VERSION_COLS} FROM versions WHERE layer = ?1 AND version = ?2"
+                    ),
+                    params![layer, cur as i64],
+                    version_row,
+                )
+                .optional()?;
+            if let Some(current) = current.filter(|c| repeats_bootstrap(c, v)) {
+                return Ok(current);
+            }
+        }
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE layer = ?1",
             [layer],
@@ -464,6 +480,29 @@ mod tests {
             note: None,
             fields: vec!["a".into()],
         }
+    }
+
+    /// The same bootstrap file recorded twice is one version; changed
+    /// content, or a publish in between, makes a new one.
+    #[test]
+    fn a_bootstrap_file_is_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SqliteCatalog::open(dir.path()).unwrap();
+        c.create_layer("b", Origin::Bootstrap, "").unwrap();
+        let boot = |sha: &str| NewVersion {
+            origin: Origin::Bootstrap,
+            created_by: None,
+            sha256: sha.into(),
+            ..version("/srv/layers/b.geojson")
+        };
+        let add = |v: &NewVersion, kind| c.add_version("b", v, kind).unwrap().version;
+        assert_eq!(add(&boot("aa"), EventKind::Bootstrap), 1);
+        assert_eq!(add(&boot("aa"), EventKind::Bootstrap), 1);
+        assert_eq!(c.versions("b").unwrap().len(), 1);
+        assert_eq!(add(&boot("bb"), EventKind::Bootstrap), 2);
+        assert_eq!(add(&version("b/3.fgb"), EventKind::Publish), 3);
+        assert_eq!(add(&boot("bb"), EventKind::Bootstrap), 4);
+        assert_eq!(c.layer("b").unwrap().unwrap().current, Some(4));
     }
 
     #[test]

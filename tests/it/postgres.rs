@@ -3,7 +3,8 @@
 //! served by the other within 2 s; reviews on both form one verifying
 //! chain; a database restart during traffic keeps tiles at 200 and answers
 //! reviews 503 until it is back; `kill -9` of an instance mid-write leaves
-//! the database consistent. Each test runs its own private cluster
+//! the database consistent; instances starting together on a fresh
+//! database record each bootstrap layer once. Each test runs its own private cluster
 //! (`pg_support`); skipped with a message when PostgreSQL/PostGIS is not
 //! installed, unless `TUDI_PG_TESTS=required` (`.ci/run`).
 
@@ -679,4 +680,73 @@ async fn tls_to_postgres() {
         ))
     });
     assert!(err.contains("/nonexistent/root.crt"), "{err}");
+}
+
+/// Two instances started at the same moment on a fresh database both find
+/// the bundled layers unrecorded and record them: each layer has one
+/// version all the same (the second recording of the same file and content
+/// is the first one's version). The catalog's own check, without the
+/// timing: two stores adding the same bootstrap version get one version.
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_starting_together_record_each_bootstrap_layer_once() {
+    use tudi::store::Catalog;
+    use tudi::store::catalog::{EventKind, NewVersion, Origin};
+    let Some(pg) = PgCluster::start("instances_starting_together_record_each_bootstrap_layer_once")
+    else {
+        return;
+    };
+    let (a, b) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let a = s.spawn(|| Instance::start(&pg));
+            let b = s.spawn(|| Instance::start(&pg));
+            (a.join().expect("a"), b.join().expect("b"))
+        })
+    });
+    let c = client();
+    for base in [&a.base, &b.base] {
+        let r = c.get(format!("{base}{TILE}")).send().await.expect("tile");
+        assert_eq!(r.status(), 200);
+    }
+    let layers = pg.psql("SELECT count(DISTINCT layer) FROM tudi.versions");
+    assert!(layers.parse::<u32>().expect("count") >= 17, "{layers}");
+    let repeated = pg.psql(
+        "SELECT string_agg(layer || ' x' || n, ', ') FROM \
+         (SELECT layer, count(*) AS n FROM tudi.versions GROUP BY layer HAVING count(*) > 1) t",
+    );
+    assert_eq!(repeated, "", "layers recorded more than once");
+
+    let (x, y) = tokio::task::block_in_place(|| {
+        let x = tudi::store::pg::open(&pg.url(), 2).expect("store x");
+        let y = tudi::store::pg::open(&pg.url(), 2).expect("store y");
+        (x, y)
+    });
+    let v = NewVersion {
+        file: "/srv/layers/extra.geojson".into(),
+        format: "geojson".into(),
+        crs: "EPSG:4326".into(),
+        axis_order: "auto".into(),
+        sha256: "ab".repeat(32),
+        features: 1,
+        bytes: 10,
+        origin: Origin::Bootstrap,
+        created_by: None,
+        report: None,
+        note: None,
+        fields: vec![],
+    };
+    tokio::task::block_in_place(|| {
+        x.catalog
+            .create_layer("extra", Origin::Bootstrap, "")
+            .expect("layer");
+        let vx = x
+            .catalog
+            .add_version("extra", &v, EventKind::Bootstrap)
+            .expect("x");
+        let vy = y
+            .catalog
+            .add_version("extra", &v, EventKind::Bootstrap)
+            .expect("y");
+        assert_eq!((vx.version, vy.version), (1, 1));
+        assert_eq!(x.catalog.versions("extra").expect("versions").len(), 1);
+    });
 }

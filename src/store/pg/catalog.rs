@@ -15,7 +15,9 @@ use super::listen::CHANNEL;
 use crate::auth::Role;
 use crate::review::record::now_rfc3339;
 use crate::store::StoreError;
-use crate::store::catalog::{Catalog, EventKind, KeyRow, LayerRow, NewVersion, Origin, VersionRow};
+use crate::store::catalog::{
+    Catalog, EventKind, KeyRow, LayerRow, NewVersion, Origin, VersionRow, repeats_bootstrap,
+};
 
 /// Prefix of a version's `file` when its features are in a PostGIS table
 /// of [`super::LAYERS_SCHEMA`].
@@ -217,7 +219,22 @@ impl Catalog for PgCatalog {
     ) -> Result<VersionRow, StoreError> {
         let mut c = self.pool.get()?;
         let mut tx = c.transaction()?;
-        lock_live_layer(&mut tx, layer)?;
+        let row = lock_live_layer(&mut tx, layer)?;
+        if let Some(cur) = row.current {
+            let current = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {VERSION_COLS} FROM tudi.versions WHERE layer = $1 AND version = $2"
+                    ),
+                    &[&layer, &(cur as i64)],
+                )?
+                .as_ref()
+                .map(version_row)
+                .transpose()?;
+            if let Some(current) = current.filter(|c| repeats_bootstrap(c, v)) {
+                return Ok(current);
+            }
+        }
         let next: i64 = tx
             .query_one(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM tudi.versions WHERE layer = $1",
