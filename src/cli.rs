@@ -284,6 +284,12 @@ pub struct ServeArgs {
     /// Requests a client may send at once above the rate.
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
+    /// A reverse proxy (address or CIDR range, e.g. `127.0.0.1` or
+    /// `10.0.0.0/8`) whose `X-Forwarded-For` names the client for rate
+    /// limiting; repeatable or comma-separated. Default: none trusted, the
+    /// header is ignored.
+    #[arg(long = "trusted-proxy", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Serve every series of `/metrics` to anyone, per-layer series of
     /// restricted layers included (default: only what the caller may see).
     #[arg(long)]
@@ -293,4 +299,12 @@ pub struct ServeArgs {
     /// Debian's fonts-noto-cjk puts its fonts (CJK labels).
     #[arg(long = "fonts-dir", default_value = crate::glyphs::DEFAULT_FONTS_DIR)]
     pub fonts_dir: Vec<PathBuf>,
+}
+
+/// An address or a CIDR range (`10.0.0.0/8`, `::1`, `192.0.2.1`).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an IP address or a CIDR range like 10.0.0.0/8"))
 }

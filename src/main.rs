@@ -97,6 +97,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         render_wait: std::time::Duration::from_millis(args.render_wait_ms),
         rate_per_s: args.rate_limit,
         rate_burst: args.rate_burst,
+        trusted_proxies: args.trusted_proxy.clone(),
         public_metrics: args.public_metrics,
         ..ServerConfig::default()
     };

@@ -91,7 +91,7 @@ pub async fn authenticate(
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
+        .map(|ci| st.limits.client_ip(ci.0.ip(), req.headers()));
     let caller = match caller_of(&st, header, ip).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),

@@ -61,7 +61,7 @@ pub async fn try_answer<B>(st: &AppState, req: &Request<B>, peer: SocketAddr) ->
     // Charged only for a hit: a miss is charged once, by the router's
     // limiter. A refusal charges nothing, so the router refuses it again
     // with the usual 429.
-    if !st.limits.allow_anonymous(peer.ip()) {
+    if !st.limits.allow_anonymous(st.limits.client_ip(peer.ip(), h)) {
         return None;
     }
     st.metrics.cache_hits.inc();

@@ -51,6 +51,7 @@ pub struct Limits {
     renders: Arc<Semaphore>,
     render_wait: Duration,
     pub(super) rate: RateLimiter,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Limits {
@@ -59,12 +60,42 @@ impl Limits {
             renders: Arc::new(Semaphore::new(config.max_renders.max(1))),
             render_wait: config.render_wait,
             rate: RateLimiter::new(config.rate_per_s, config.rate_burst),
+            trusted_proxies: config.trusted_proxies.clone(),
         }
     }
 
     /// Takes a token from an anonymous caller's bucket (what
     /// [`rate_limit`] does for a request without a key); false when the
     /// bucket is empty (nothing taken).
+    /// The client's address for rate limiting: the peer's, or, when the
+    /// peer is a trusted proxy, the rightmost address of `X-Forwarded-For`
+    /// that is not itself a trusted proxy (each proxy appends the address
+    /// it was sent the request from; what the client wrote on the left is
+    /// not trusted). A hop that is not an address stops the walk at the
+    /// last trusted one.
+    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|n| n.contains(&ip));
+        // An IPv4 peer of a dual-stack listener arrives as `::ffff:a.b.c.d`.
+        let peer = peer.to_canonical();
+        if !trusted(peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .rev()
+            .flat_map(|v| v.to_str().unwrap_or("").rsplit(','));
+        let mut client = peer;
+        for hop in hops {
+            match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+                Ok(ip) if trusted(ip) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => break,
+            }
+        }
+        client
+    }
+
     pub fn allow_anonymous(&self, ip: std::net::IpAddr) -> bool {
         !self.rate.enabled() || self.rate.check(Client::of_ip(ip), Instant::now()).is_ok()
     }
@@ -410,7 +441,7 @@ pub async fn rate_limit(State(st): State<Arc<AppState>>, req: Request, next: Nex
         None => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| Client::of_ip(ci.0.ip())),
+            .map(|ci| Client::of_ip(st.limits.client_ip(ci.0.ip(), req.headers()))),
     };
     // No peer address (the router used without `serve`): nothing to key on.
     let Some(client) = client else {
@@ -510,6 +541,49 @@ mod tests {
         let c = Client::Key("k".into());
         assert!(r.check(c.clone(), t0).is_ok());
         assert_eq!(r.check(c, t0), Err(10));
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let limits = |trusted: &[&str]| {
+            Limits::new(&ServerConfig {
+                trusted_proxies: trusted.iter().map(|n| n.parse().unwrap()).collect(),
+                ..ServerConfig::default()
+            })
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let xff = |vals: &[&str]| {
+            let mut h = axum::http::HeaderMap::new();
+            for v in vals {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
+        let none = limits(&[]);
+        let proxy = limits(&["127.0.0.1/32", "10.0.0.0/8"]);
+        let h = xff(&["203.0.113.7"]);
+        // Not trusted: the header is ignored.
+        assert_eq!(none.client_ip(ip("127.0.0.1"), &h), ip("127.0.0.1"));
+        assert_eq!(proxy.client_ip(ip("198.51.100.1"), &h), ip("198.51.100.1"));
+        // From a trusted proxy: the rightmost untrusted hop.
+        assert_eq!(proxy.client_ip(ip("127.0.0.1"), &h), ip("203.0.113.7"));
+        assert_eq!(
+            proxy.client_ip(ip("::ffff:127.0.0.1"), &h),
+            ip("203.0.113.7")
+        );
+        let chain = xff(&["1.2.3.4, 203.0.113.7", "10.1.1.1"]);
+        assert_eq!(proxy.client_ip(ip("127.0.0.1"), &chain), ip("203.0.113.7"));
+        // Only trusted hops, or none: the last trusted one.
+        assert_eq!(
+            proxy.client_ip(ip("127.0.0.1"), &xff(&["10.2.2.2"])),
+            ip("10.2.2.2")
+        );
+        assert_eq!(proxy.client_ip(ip("127.0.0.1"), &xff(&[])), ip("127.0.0.1"));
+        // A hop that is not an address stops the walk.
+        assert_eq!(
+            proxy.client_ip(ip("127.0.0.1"), &xff(&["203.0.113.7, junk, 10.3.3.3"])),
+            ip("10.3.3.3")
+        );
     }
 
     #[test]

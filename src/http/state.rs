@@ -57,6 +57,11 @@ pub struct ServerConfig {
     pub rate_per_s: f64,
     /// Requests a client may make at once above the rate (bucket size).
     pub rate_burst: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: a request
+    /// from one of these addresses is rate limited by the address the
+    /// header gives (the rightmost one not itself a trusted proxy); from
+    /// anywhere else the header is ignored. Empty (default): never trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `GET /metrics` without a key: `true` serves every series; `false`
     /// (default) leaves out per-layer series of layers the caller may not
     /// see, like every other endpoint.
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             render_wait: Duration::from_secs(5),
             rate_per_s: 200.0,
             rate_burst: 400,
+            trusted_proxies: Vec::new(),
             public_metrics: false,
         }
     }

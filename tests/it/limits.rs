@@ -52,12 +52,19 @@ fn rate_limited() -> &'static Server {
 
 /// A server like [`rate_limited`] of one's own (buckets nobody else uses).
 fn new_rate_limited() -> (Server, tempfile::TempDir) {
+    rate_limited_trusting(&[])
+}
+
+/// A server like [`new_rate_limited`] that trusts the `X-Forwarded-For` of
+/// the proxies `trusted`.
+fn rate_limited_trusting(trusted: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = one_layer();
     let s = start(
         dir.path(),
         ServerConfig {
             rate_per_s: 0.5,
             rate_burst: 3,
+            trusted_proxies: trusted.iter().map(|n| n.parse().expect("net")).collect(),
             ..ServerConfig::default()
         },
     );
@@ -406,6 +413,42 @@ async fn made_up_keys_are_rate_limited_per_address() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = me(format!("tudi_{:040x}", 7)).await.expect("me");
     assert_eq!(r.status(), 401);
+}
+
+/// Behind a trusted proxy (here the test itself, on 127.0.0.1) clients are
+/// rate limited by the address `X-Forwarded-For` gives, rendered and
+/// cached tiles alike; from an untrusted peer the header changes nothing.
+#[tokio::test]
+async fn forwarded_clients_get_buckets_only_behind_trusted_proxies() {
+    let (z, x, y) = tile_of(113.105, 23.005, 14);
+    let statuses = |base: String, clients: Vec<&'static str>| async move {
+        let c = reqwest::Client::new();
+        let mut out = Vec::new();
+        for xff in clients {
+            let r = c
+                .get(format!("{base}/tiles/sq/{z}/{x}/{y}"))
+                .header("x-forwarded-for", xff)
+                .send()
+                .await
+                .expect("tile");
+            out.push(r.status().as_u16() == 429);
+        }
+        out
+    };
+    let (proxied, _d1) = rate_limited_trusting(&["127.0.0.1/32"]);
+    let a = "203.0.113.7";
+    let b = "198.51.100.2, 203.0.113.8";
+    assert_eq!(
+        statuses(proxied.base.clone(), vec![a, a, a, a, b]).await,
+        [false, false, false, true, false],
+        "a client over its rate is refused, the next one behind the proxy is not"
+    );
+    let (direct, _d2) = new_rate_limited();
+    assert_eq!(
+        statuses(direct.base.clone(), vec![a, b, "192.0.2.1", "192.0.2.2"]).await,
+        [false, false, false, true],
+        "an untrusted peer's X-Forwarded-For is ignored"
+    );
 }
 
 #[tokio::test]
