@@ -94,6 +94,9 @@ impl PgCluster {
             c.make_certs();
         }
         c.up();
+        if tls {
+            c.psql("CREATE ROLE certuser SUPERUSER LOGIN");
+        }
         Some(c)
     }
 
@@ -119,8 +122,10 @@ impl PgCluster {
         );
     }
 
-    /// A CA, a server certificate it signs (`DNS:localhost` only), a second
-    /// unrelated CA; `ssl = on` and `hostssl` for TCP.
+    /// A CA, a server certificate it signs (`DNS:localhost` only), a client
+    /// certificate it signs for the role `certuser` (which must log in with
+    /// it: the `cert` method), a second unrelated CA; `ssl = on` and
+    /// `hostssl` for TCP.
     fn make_certs(&self) {
         let ec = [
             "-newkey",
@@ -178,22 +183,64 @@ impl PgCluster {
             ],
         );
         self.run_as_owner("chmod", &["600", "server.key"]);
+        let mut a = vec!["req"];
+        a.extend(ec);
+        a.extend([
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=certuser",
+        ]);
+        self.run_as_owner("openssl", &a);
+        std::fs::write(
+            self.dir.join("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )
+        .expect("ext");
+        self.run_as_owner(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "client.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+            ],
+        );
         let data = self.dir.join("data");
         let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
         conf.push_str(&format!(
-            "\nssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n",
+            "\nssl = on\nssl_cert_file = '{0}/server.crt'\nssl_key_file = '{0}/server.key'\n\
+             ssl_ca_file = '{0}/ca.crt'\n",
             self.dir.display()
         ));
         std::fs::write(data.join("postgresql.conf"), conf).expect("conf");
         let hba = std::fs::read_to_string(data.join("pg_hba.conf")).expect("hba");
-        let hba: String = hba
-            .lines()
-            .map(|l| match l.strip_prefix("host ") {
+        // First match wins: `certuser` over TCP only with its certificate.
+        let hba: String = std::iter::once("hostssl all certuser all cert\n".to_string())
+            .chain(hba.lines().map(|l| match l.strip_prefix("host ") {
                 Some(rest) => format!("hostssl {rest}\n"),
                 None => format!("{l}\n"),
-            })
+            }))
             .collect();
         std::fs::write(data.join("pg_hba.conf"), hba).expect("hba");
+    }
+
+    /// The certificate and key `certuser` logs in with (with [`start_with`]).
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("client.crt"), self.dir.join("client.key"))
     }
 
     /// The CA that signed the server's certificate (with [`start_with`]).

@@ -586,7 +586,9 @@ fn cli_verify_url(url: &str) -> (bool, String) {
 /// `sslmode=require` serves a review; `verify-full` with the CA works by
 /// name and fails for `127.0.0.1` (not in the certificate), `verify-ca`
 /// accepts it; a wrong root stops `tudi serve` at start-up with a message;
-/// `pg_stat_ssl` shows every connection of the instances encrypted.
+/// `pg_stat_ssl` shows every connection of the instances encrypted; a role
+/// that must log in with a client certificate connects with `sslcert` and
+/// `sslkey` and is refused without them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_to_postgres() {
     let Some(pg) = PgCluster::start_with("tls_to_postgres", true) else {
@@ -680,6 +682,27 @@ async fn tls_to_postgres() {
         ))
     });
     assert!(err.contains("/nonexistent/root.crt"), "{err}");
+
+    // Client certificates: `certuser` must present one signed by the CA.
+    let (crt, key) = pg.client_cert();
+    let as_certuser = |query: String| {
+        format!(
+            "postgres://certuser@localhost:{}/postgres?sslmode=verify-full&sslrootcert={ca}{query}",
+            pg.port
+        )
+    };
+    let with_cert = format!("&sslcert={}&sslkey={}", crt.display(), key.display());
+    let (ok, text) = tokio::task::block_in_place(|| cli_verify_url(&as_certuser(with_cert)));
+    assert!(ok, "with a client certificate: {text}");
+    let (ok, text) = tokio::task::block_in_place(|| cli_verify_url(&as_certuser(String::new())));
+    assert!(!ok, "without a client certificate: {text}");
+    let (ok, text) = tokio::task::block_in_place(|| {
+        cli_verify_url(&as_certuser(format!(
+            "&sslcert={}&sslkey=/nonexistent/client.key",
+            crt.display()
+        )))
+    });
+    assert!(!ok && text.contains("/nonexistent/client.key"), "{text}");
 }
 
 /// Two instances started at the same moment on a fresh database both find

@@ -11,9 +11,13 @@
 //!   (DNS name or IP address) the connection string connects to.
 //!
 //! Trusted roots: the PEM file `sslrootcert=/path/root.crt`, or the system
-//! store (`sslrootcert=system` or no `sslrootcert`). The `postgres` crate
-//! knows only disable/prefer/require and no `sslrootcert`, so [`split`]
-//! takes both out of the URL before it is parsed.
+//! store (`sslrootcert=system` or no `sslrootcert`). A client certificate,
+//! for servers that ask for one (`clientcert=verify-ca|verify-full` or the
+//! `cert` method in `pg_hba.conf`): `sslcert=/path/client.crt` (PEM, the
+//! chain) with `sslkey=/path/client.key` (PEM, PKCS#8, PKCS#1 or SEC1),
+//! as libpq names them. The `postgres` crate knows only
+//! disable/prefer/require and none of these files, so [`split`] takes them
+//! out of the URL before it is parsed.
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -71,6 +75,9 @@ pub struct TlsSettings {
     pub mode: SslMode,
     /// `sslrootcert=`: a PEM file, or `system`.
     pub rootcert: Option<String>,
+    /// `sslcert=` and `sslkey=`: the client's certificate chain and key.
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 /// Splits `sslmode` and `sslrootcert` off a `postgres://` URL: the URL
@@ -80,6 +87,8 @@ pub fn split(url: &str) -> Result<(String, TlsSettings), StoreError> {
     let mut settings = TlsSettings {
         mode: SslMode::Prefer,
         rootcert: None,
+        cert: None,
+        key: None,
     };
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), settings));
@@ -106,8 +115,17 @@ pub fn split(url: &str) -> Result<(String, TlsSettings), StoreError> {
                 }
             }
             "sslrootcert" => settings.rootcert = Some(decode(value)),
+            "sslcert" => settings.cert = Some(decode(value)),
+            "sslkey" => settings.key = Some(decode(value)),
             _ => kept.push(pair),
         }
+    }
+    if settings.cert.is_some() != settings.key.is_some() {
+        return Err(StoreError::Config(
+            "bad --store connection string: sslcert= and sslkey= go together (the client \
+             certificate and its private key)"
+                .into(),
+        ));
     }
     if settings.mode == SslMode::Require
         && settings.rootcert.as_deref().is_some_and(|r| r != "system")
@@ -174,13 +192,41 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, StoreError
     } else {
         Arc::new(NoVerify(provider.signature_verification_algorithms))
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Config(format!("TLS: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match (&settings.cert, &settings.key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(client_chain(cert)?, client_key(key)?)
+            .map_err(|e| StoreError::Config(format!("sslcert={cert} with sslkey={key}: {e}")))?,
+        _ => builder.with_no_client_auth(),
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// The client's certificate chain (`sslcert=`), leaf first.
+fn client_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, StoreError> {
+    let bad =
+        |e: &dyn std::fmt::Display| StoreError::Config(format!("cannot read sslcert={path}: {e}"));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if certs.is_empty() {
+        return Err(bad(&"no PEM certificate in the file"));
+    }
+    Ok(certs)
+}
+
+/// The client's private key (`sslkey=`).
+fn client_key(path: &str) -> Result<PrivateKeyDer<'static>, StoreError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot read sslkey={path}: {e} (a PEM private key: PKCS#8, PKCS#1 or SEC1)"
+        ))
+    })
 }
 
 /// The trusted roots: a PEM file, or the system store.
@@ -329,6 +375,16 @@ mod tests {
             ("postgres://u@h/db", SslMode::Disable)
         );
         let e = split("postgres://u:secret@h/db?sslmode=bogus").unwrap_err();
+        assert!(!format!("{e:?}").contains("secret"));
+        let (url, s) =
+            split("postgres://u@h/db?sslcert=%2Fc%2Fclient.crt&sslkey=/c/client.key&x=1").unwrap();
+        assert_eq!(url, "postgres://u@h/db?x=1");
+        assert_eq!(
+            (s.cert.as_deref(), s.key.as_deref()),
+            (Some("/c/client.crt"), Some("/c/client.key"))
+        );
+        let e = split("postgres://u:secret@h/db?sslcert=/c.crt").unwrap_err();
+        assert!(format!("{e}").contains("sslkey"), "{e}");
         assert!(!format!("{e:?}").contains("secret"));
     }
 
