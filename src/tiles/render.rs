@@ -231,7 +231,7 @@ pub fn render_tile(
                         && l.def.drop_small
                         && tile.z <= THIN_AT_ONCE_MAX_ZOOM
                         && attempt + 1 < o.max_attempts
-                        && level1_cannot_fit(left, ratio, vertices)
+                        && level1_cannot_fit(left, ratio, vertices, encoded, min_vertices(l.kind))
                     {
                         // Level 1 (tolerance doubled) would give up too: go
                         // to the thinning level at once, as if it had.
@@ -317,13 +317,35 @@ const BYTES_PER_VERTEX: f64 = 5.0;
 
 /// Whether level 1 would exceed `budget` (the layer's share of the tile
 /// budget) too, when level 0 gave up with `1 / ratio` of the candidates
-/// encoded in about `budget` bytes, `vertices`
-/// of them vertices. Extrapolated to all candidates the layer takes about
-/// `budget * ratio` bytes; level 1 only simplifies, so it saves at most the
-/// geometry, about `BYTES_PER_VERTEX * vertices * ratio`. Like the thinning
-/// jump this extrapolates from the features that fitted.
-pub(super) fn level1_cannot_fit(budget: usize, ratio: f64, vertices: usize) -> bool {
-    (ratio - 1.0) * budget as f64 > BYTES_PER_VERTEX * vertices as f64 * ratio
+/// encoded in about `budget` bytes: `encoded` features with `vertices`
+/// vertices. Extrapolated to all candidates the layer takes about
+/// `budget * ratio` bytes; level 1 only simplifies, and a simplified
+/// feature keeps at least `min_vertices` (a ring 3, a line 2, a point 1),
+/// so it saves at most `BYTES_PER_VERTEX * (vertices - min_vertices *
+/// encoded) * ratio`. Like the thinning jump this extrapolates from the
+/// features that fitted. (With the bound on all vertices, the district's
+/// four-corner parcels at z14 tried level 1, which cannot drop a corner of
+/// a quadrilateral, and rendered a budget's worth of features a second
+/// time for nothing: BENCHMARKS.md, "Cold tiles: session 7".)
+pub(super) fn level1_cannot_fit(
+    budget: usize,
+    ratio: f64,
+    vertices: usize,
+    encoded: usize,
+    min_vertices: usize,
+) -> bool {
+    let removable = vertices.saturating_sub(min_vertices.saturating_mul(encoded));
+    (ratio - 1.0) * budget as f64 > BYTES_PER_VERTEX * removable as f64 * ratio
+}
+
+/// The fewest vertices simplification leaves a kept feature: a ring 3, a
+/// line 2, a point 1.
+fn min_vertices(kind: GeomKind) -> usize {
+    match kind {
+        GeomKind::Polygon => 3,
+        GeomKind::Line => 2,
+        GeomKind::Point => 1,
+    }
 }
 
 /// A capped render gave up: `encoded` of `candidates` features fitted

@@ -66,11 +66,23 @@ fn budget(max_bytes: usize) -> RenderOptions {
 fn level_one_is_skipped_only_when_geometry_cannot_make_up_the_excess() {
     // A dense z14 parcel tile: ~2,300 plots of 5 vertices fitted in 500 KB
     // of ~3,000 candidates; even without any geometry the rest would not fit.
-    assert!(level1_cannot_fit(500_000, 3000.0 / 2300.0, 2300 * 5));
-    // Just over the budget: level 1 could make it.
-    assert!(!level1_cannot_fit(500_000, 1.05, 2300 * 5));
+    assert!(level1_cannot_fit(
+        500_000,
+        3000.0 / 2300.0,
+        2300 * 5,
+        2300,
+        3
+    ));
+    // Just over the budget: level 1 could make it (two of five vertices
+    // of each plot may go).
+    assert!(!level1_cannot_fit(500_000, 1.03, 2300 * 5, 2300, 3));
+    // Quadrilaterals 20% over: simplification cannot drop a corner, the
+    // fourth vertex of each is all it could save (the district's z14).
+    assert!(level1_cannot_fit(500_000, 1.2, 4255 * 4, 4255, 3));
+    // ... where the bound on every vertex would have tried level 1.
+    assert!(!level1_cannot_fit(500_000, 1.2, 4255 * 4, 4255, 0));
     // Geometry-heavy features: level 1 could save enough.
-    assert!(!level1_cannot_fit(30_000, 3.0, 33 * 300));
+    assert!(!level1_cannot_fit(30_000, 3.0, 33 * 300, 33, 3));
 }
 
 #[test]
