@@ -407,8 +407,12 @@ const SAMPLE_FROM: usize = 2_000;
 /// Features [`sampled_overflow`] renders.
 const SAMPLE: usize = 64;
 /// [`sampled_overflow`] gives up only on a layer estimated at more than
-/// this many times its cap: nearer the cap the full render decides.
-const SAMPLE_MARGIN: f64 = 1.5;
+/// this many times its cap: nearer the cap the full render decides. It was
+/// 1.5; at 1.1 every tile of the district's z10-z17 list is byte-identical
+/// (the estimate is that close), and the dense z14 tiles estimated 1.1-1.5
+/// times over no longer render a budget's worth of features to throw away
+/// (z14 about 16% less time; BENCHMARKS.md, "Cold tiles: session 7").
+const SAMPLE_MARGIN: f64 = 1.1;
 
 /// Estimates, from an evenly spaced sample of `SAMPLE` of the (at least
 /// `SAMPLE_FROM`) candidates rendered on their own, whether the layer
