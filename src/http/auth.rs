@@ -88,10 +88,13 @@ pub async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map(str::to_string));
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| st.limits.client_ip(ci.0.ip(), req.headers()));
+    // Only a request with a key can need its unknown-key bucket: no
+    // `X-Forwarded-For` walk for the anonymous ones.
+    let ip = header.as_ref().and_then(|_| {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| st.limits.client_ip(ci.0.ip(), req.headers()))
+    });
     let caller = match caller_of(&st, header, ip).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),

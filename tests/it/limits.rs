@@ -292,9 +292,14 @@ async fn saturated_renders_answer_503_with_retry_after() {
         "48 concurrent renders with one slot never saturated"
     );
     // Once the burst is over, tiles are served again.
-    let (z, x, y) = tile_of(113.0, 22.95, 14);
+    assert_tile_served(&client, &s.base, "roads", (113.0, 22.95)).await;
+}
+
+/// A z14 tile of `layer` at `(lon, lat)` is answered `200` or `204`.
+async fn assert_tile_served(client: &reqwest::Client, base: &str, layer: &str, at: (f64, f64)) {
+    let (z, x, y) = tile_of(at.0, at.1, 14);
     let r = client
-        .get(format!("{}/tiles/roads/{z}/{x}/{y}", s.base))
+        .get(format!("{base}/tiles/{layer}/{z}/{x}/{y}"))
         .send()
         .await
         .expect("tile");
@@ -402,13 +407,7 @@ async fn made_up_keys_are_rate_limited_per_address() {
             .status(),
         200
     );
-    let (z, x, y) = tile_of(113.105, 23.005, 14);
-    let r = client
-        .get(format!("{}/tiles/sq/{z}/{x}/{y}", s.base))
-        .send()
-        .await
-        .expect("tile");
-    assert!(r.status() == 200 || r.status() == 204, "{}", r.status());
+    assert_tile_served(&client, &s.base, "sq", (113.105, 23.005)).await;
     // After the refill, a key is looked up again.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = me(format!("tudi_{:040x}", 7)).await.expect("me");

@@ -145,79 +145,17 @@ impl PgCluster {
             a.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
             self.run_as_owner("openssl", &a);
         }
-        let mut a = vec!["req"];
-        a.extend(ec);
-        a.extend([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
+        self.signed_by_ca(
+            "server",
             "/CN=localhost",
-        ]);
-        self.run_as_owner("openssl", &a);
-        std::fs::write(
-            self.dir.join("server.ext"),
             "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("ext");
-        self.run_as_owner(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
         );
         self.run_as_owner("chmod", &["600", "server.key"]);
-        let mut a = vec!["req"];
-        a.extend(ec);
-        a.extend([
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
+        self.signed_by_ca(
+            "certuser",
             "/CN=certuser",
-        ]);
-        self.run_as_owner("openssl", &a);
-        std::fs::write(
-            self.dir.join("client.ext"),
             "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
-        )
-        .expect("ext");
-        self.run_as_owner(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "client.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "client.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "client.ext",
-            ],
         );
         let data = self.dir.join("data");
         let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
@@ -238,9 +176,58 @@ impl PgCluster {
         std::fs::write(data.join("pg_hba.conf"), hba).expect("hba");
     }
 
+    /// `{name}.key` and `{name}.crt` (P-256, subject `subj`, extensions
+    /// `ext`), signed by `ca.crt`.
+    fn signed_by_ca(&self, name: &str, subj: &str, ext: &str) {
+        let (key, csr, crt, extfile) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        self.run_as_owner(
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                subj,
+            ],
+        );
+        std::fs::write(self.dir.join(&extfile), ext).expect("ext");
+        self.run_as_owner(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+
     /// The certificate and key `certuser` logs in with (with [`start_with`]).
     pub fn client_cert(&self) -> (PathBuf, PathBuf) {
-        (self.dir.join("client.crt"), self.dir.join("client.key"))
+        (self.dir.join("certuser.crt"), self.dir.join("certuser.key"))
     }
 
     /// The CA that signed the server's certificate (with [`start_with`]).

@@ -199,17 +199,18 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, StoreError
         .with_custom_certificate_verifier(verifier);
     let config = match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(client_chain(cert)?, client_key(key)?)
+            .with_client_auth_cert(pem_certs("sslcert", cert)?, client_key(key)?)
             .map_err(|e| StoreError::Config(format!("sslcert={cert} with sslkey={key}: {e}")))?,
         _ => builder.with_no_client_auth(),
     };
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// The client's certificate chain (`sslcert=`), leaf first.
-fn client_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, StoreError> {
+/// The certificates of the PEM file `path`, named in errors as `param=`
+/// (`sslcert`, `sslrootcert`); at least one.
+fn pem_certs(param: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, StoreError> {
     let bad =
-        |e: &dyn std::fmt::Display| StoreError::Config(format!("cannot read sslcert={path}: {e}"));
+        |e: &dyn std::fmt::Display| StoreError::Config(format!("cannot read {param}={path}: {e}"));
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| bad(&e))?
         .collect::<Result<Vec<_>, _>>()
@@ -234,18 +235,10 @@ fn roots(rootcert: Option<&str>) -> Result<RootCertStore, StoreError> {
     let mut store = RootCertStore::empty();
     match rootcert {
         Some(path) if path != "system" => {
-            let bad = |e: &dyn std::fmt::Display| {
-                StoreError::Config(format!("cannot read sslrootcert={path}: {e}"))
-            };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| bad(&e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(&e))?;
-            if certs.is_empty() {
-                return Err(bad(&"no PEM certificate in the file"));
-            }
-            for c in certs {
-                store.add(c).map_err(|e| bad(&e))?;
+            for c in pem_certs("sslrootcert", path)? {
+                store.add(c).map_err(|e| {
+                    StoreError::Config(format!("cannot read sslrootcert={path}: {e}"))
+                })?;
             }
         }
         _ => {
