@@ -137,10 +137,23 @@ enum Slot {
 }
 
 /// The distinct values of one layer, indexed by value id.
+///
+/// Once built ([`AttrsBuilder::finish`]) the ids are grouped: values used
+/// more than once first (a village code, a status, an owner name or an
+/// area that recurs), then the values used once, in row order. A
+/// tile reads the shared values at random, and grouped they are a compact
+/// block of slots and text that stays in cache; the single-row values it
+/// reads in row order, which is the file's (spatial) order. Interned as
+/// they first occurred, the two kinds were interleaved through the whole
+/// table and every shared value was a cache miss: half of the encoder's
+/// time on a cold parcel tile (BENCHMARKS.md, "Cold tiles: session 8").
 #[derive(Debug, Default)]
 pub struct ValueTable {
     slots: Vec<Slot>,
     text: String,
+    /// Ids from here on are each used once in the layer, by one field of
+    /// one row (`None`, the default: none known to be).
+    first_single: Option<u32>,
 }
 
 impl ValueTable {
@@ -159,6 +172,14 @@ impl ValueTable {
 
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Whether value `id` is used once in the layer (one field of one
+    /// row): a tile meets it at most once per time it adds that feature,
+    /// so the encoder need not look for it among the values it wrote.
+    #[inline]
+    pub fn is_single(&self, id: u32) -> bool {
+        self.first_single.is_some_and(|first| id >= first)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -363,13 +384,79 @@ impl AttrsBuilder {
         Ok(id)
     }
 
-    /// The finished store, its buffers trimmed to size.
+    /// The finished store, its values grouped (see [`ValueTable`]) and its
+    /// buffers trimmed to size.
     pub fn finish(self) -> Attrs {
-        let mut attrs = self.attrs;
+        let AttrsBuilder {
+            mut attrs, index, ..
+        } = self;
+        drop(index);
+        attrs.group_values();
         attrs.ids.shrink_to_fit();
-        attrs.values.slots.shrink_to_fit();
-        attrs.values.text.shrink_to_fit();
         attrs
+    }
+}
+
+impl Attrs {
+    /// Renumbers the values: those used more than once first, then those
+    /// used once (each group in the order of first use), with the
+    /// text arena rewritten in the new order; rows are rewritten to match.
+    /// Every value keeps its content; only ids change.
+    fn group_values(&mut self) {
+        let n = self.values.slots.len();
+        // 0: unused, 1: one row, 2: more.
+        let mut uses = vec![0u8; n];
+        for &id in &self.ids {
+            if let Some(u) = uses.get_mut(id as usize) {
+                *u = (*u + 1).min(2);
+            }
+        }
+        // New id -> old id.
+        let order: Vec<u32> = (0..n as u32)
+            .filter(|&i| uses[i as usize] != 1)
+            .chain((0..n as u32).filter(|&i| uses[i as usize] == 1))
+            .collect();
+        let first_single = order
+            .iter()
+            .position(|&i| uses[i as usize] == 1)
+            .unwrap_or(n);
+        drop(uses);
+        let old = std::mem::take(&mut self.values);
+        let mut slots = Vec::with_capacity(n);
+        let mut text = String::with_capacity(old.text.len());
+        for &i in &order {
+            let slot = match old.slots.get(i as usize) {
+                Some(&Slot::Str { start, len }) => {
+                    let s = old
+                        .text
+                        .get(start as usize..(start + len) as usize)
+                        .unwrap_or("");
+                    // Fits: the same strings, in another order.
+                    let start = text.len() as u32;
+                    text.push_str(s);
+                    Slot::Str { start, len }
+                }
+                Some(&other) => other,
+                None => Slot::Bool(false),
+            };
+            slots.push(slot);
+        }
+        drop(old);
+        let mut remap = vec![0u32; n];
+        for (new, &i) in order.iter().enumerate() {
+            if let Some(r) = remap.get_mut(i as usize) {
+                *r = new as u32;
+            }
+        }
+        drop(order);
+        for id in self.ids.iter_mut().filter(|id| **id != NULL) {
+            *id = remap.get(*id as usize).copied().unwrap_or(NULL);
+        }
+        self.values = ValueTable {
+            slots,
+            text,
+            first_single: Some(first_single as u32),
+        };
     }
 }
 
@@ -447,6 +534,39 @@ mod tests {
         assert_ne!(ids[0][2], ids[1][2], "Int(1) is not Float(1.0)");
         assert_ne!(ids[3][0], ids[3][1], "0.0 is not -0.0");
         assert_eq!(ids[4][0], ids[4][1], "a NaN is stored once");
+    }
+
+    #[test]
+    fn values_used_once_come_last_in_row_order() {
+        let rows = vec![
+            vec![(0, s("r0")), (1, s("shared")), (2, Value::Int(7))],
+            vec![(0, s("r1")), (1, s("shared")), (2, Value::Float(2.5))],
+            vec![(0, s("twice")), (1, s("twice")), (2, Value::Int(7))],
+            vec![(0, s("r3")), (2, Value::Bool(false))],
+        ];
+        let a = store(&rows, 3);
+        let t = a.values();
+        // Used more than once: "shared", Int(7), "twice" (two fields of one
+        // row); once: "r0", "r1", 2.5, "r3", false, in row order.
+        let shared: Vec<u32> = (0..t.len() as u32).filter(|&i| !t.is_single(i)).collect();
+        assert_eq!(shared, vec![0, 1, 2]);
+        let single: Vec<_> = (3..t.len() as u32).map(|i| t.get(i).unwrap()).collect();
+        assert_eq!(
+            single,
+            vec![
+                ValueRef::String("r0"),
+                ValueRef::String("r1"),
+                ValueRef::Float(2.5),
+                ValueRef::String("r3"),
+                ValueRef::Bool(false),
+            ]
+        );
+        assert_eq!(t.text, "sharedtwicer0r1r3", "text follows the new order");
+        // Every row still reads its own values.
+        for (r, want) in rows.iter().enumerate() {
+            let got: Vec<_> = a.row(r as u32).map(|(f, v)| (f, v.to_value())).collect();
+            assert_eq!(&got, want);
+        }
     }
 
     #[test]

@@ -252,16 +252,29 @@ impl LayerBuilder {
             let Some((name, _)) = fields.get(f) else {
                 continue;
             };
-            let val = match self.value_index.entry(value) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(e) => {
-                    let Some(v) = attrs.values().get(value) else {
-                        continue;
-                    };
-                    put_value(&mut self.values, v);
-                    let next = self.value_count;
-                    self.value_count += 1;
-                    *e.insert(next)
+            // A value of one row only cannot have been written yet (a
+            // feature is added once): appended without the lookup, which
+            // was most of the map's work on parcels (each has a unique code,
+            // household and floor area).
+            let val = if attrs.values().is_single(value) {
+                let Some(v) = attrs.values().get(value) else {
+                    continue;
+                };
+                put_value(&mut self.values, v);
+                self.value_count += 1;
+                self.value_count - 1
+            } else {
+                match self.value_index.entry(value) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(e) => {
+                        let Some(v) = attrs.values().get(value) else {
+                            continue;
+                        };
+                        put_value(&mut self.values, v);
+                        let next = self.value_count;
+                        self.value_count += 1;
+                        *e.insert(next)
+                    }
                 }
             };
             let key = match self.key_of_field.get(f).copied().flatten() {
