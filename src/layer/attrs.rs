@@ -1,24 +1,28 @@
 //! The attributes of one loaded layer, dictionary-encoded.
 //!
 //! Every distinct value of the layer is stored once in a [`ValueTable`]
-//! (strings in one text arena, numbers and booleans inline) and named by a
-//! `u32` value id. Each feature owns one row of `fields` value ids (row-major,
+//! (as its MVT encoding, see `super::values`) and named by a `u32` value
+//! id. Each feature owns one row of `fields` value ids (row-major,
 //! [`NULL`] for an absent attribute), so a parcel with 8 attributes costs
 //! 32 bytes plus its share of the distinct values, instead of 8 `(u16, Value)`
 //! pairs and an `Arc<str>` per unique string.
 //!
 //! Values are distinct by their MVT identity (strings by content, integers,
-//! floats by their bits, booleans), the identity the tile encoder used to
-//! de-duplicate a tile's values table: the encoder now maps value ids to
-//! tile indexes with an integer-keyed map, without hashing any string.
+//! floats by their bits, booleans), which is equality of their encodings:
+//! interning hashes and compares those bytes. The tile encoder maps value
+//! ids to tile indexes with an integer-keyed map, without hashing any string.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use super::model::{FieldType, Value};
 use super::rows::RowBatch;
+pub use super::values::ValueTable;
+use super::values::put_mvt_value;
 
 /// The value id of an absent attribute in a row.
 const NULL: u32 = u32::MAX;
@@ -27,7 +31,7 @@ const NULL: u32 = u32::MAX;
 pub enum AttrError {
     #[error("more than {} distinct attribute values in one layer", NULL - 1)]
     TooManyValues,
-    #[error("more than 4 GiB of distinct attribute text in one layer")]
+    #[error("more than 4 GiB of distinct attribute values in one layer")]
     TextTooLarge,
     #[error("more than {} features in one layer", u32::MAX)]
     TooManyRows,
@@ -76,44 +80,6 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => Value::Bool(b),
         }
     }
-
-    /// Same MVT value: floats by their bits (`-0.0` and `0.0` differ, a NaN
-    /// equals itself), an integer never equals a float.
-    fn same(self, other: ValueRef<'_>) -> bool {
-        match (self, other) {
-            (ValueRef::String(a), ValueRef::String(b)) => a == b,
-            (ValueRef::Int(a), ValueRef::Int(b)) => a == b,
-            (ValueRef::Float(a), ValueRef::Float(b)) => a.to_bits() == b.to_bits(),
-            (ValueRef::Bool(a), ValueRef::Bool(b)) => a == b,
-            _ => false,
-        }
-    }
-
-    /// Hash consistent with [`ValueRef::same`], folded to 32 bits (kept
-    /// next to the id in the interning table, see [`Entry`]).
-    fn hash_with(self, state: &RandomState) -> u32 {
-        let mut h = state.build_hasher();
-        match self {
-            ValueRef::String(s) => {
-                0u8.hash(&mut h);
-                s.hash(&mut h);
-            }
-            ValueRef::Int(i) => {
-                1u8.hash(&mut h);
-                i.hash(&mut h);
-            }
-            ValueRef::Float(f) => {
-                2u8.hash(&mut h);
-                f.to_bits().hash(&mut h);
-            }
-            ValueRef::Bool(b) => {
-                3u8.hash(&mut h);
-                b.hash(&mut h);
-            }
-        }
-        let h = h.finish();
-        (h ^ (h >> 32)) as u32
-    }
 }
 
 impl<'a> From<&'a Value> for ValueRef<'a> {
@@ -124,87 +90,6 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::Float(f) => ValueRef::Float(*f),
             Value::Bool(b) => ValueRef::Bool(*b),
         }
-    }
-}
-
-/// One stored value: 16 bytes; a string is a range of the text arena.
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    Str { start: u32, len: u32 },
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-/// The distinct values of one layer, indexed by value id.
-///
-/// Once built ([`AttrsBuilder::finish`]) the ids are grouped: values used
-/// more than once first (a village code, a status, an owner name or an
-/// area that recurs), then the values used once, in row order. A
-/// tile reads the shared values at random, and grouped they are a compact
-/// block of slots and text that stays in cache; the single-row values it
-/// reads in row order, which is the file's (spatial) order. Interned as
-/// they first occurred, the two kinds were interleaved through the whole
-/// table and every shared value was a cache miss: half of the encoder's
-/// time on a cold parcel tile (BENCHMARKS.md, "Cold tiles: session 8").
-#[derive(Debug, Default)]
-pub struct ValueTable {
-    slots: Vec<Slot>,
-    text: String,
-    /// Ids from here on are each used once in the layer, by one field of
-    /// one row (`None`, the default: none known to be).
-    first_single: Option<u32>,
-}
-
-impl ValueTable {
-    /// The value with id `id` (`None` for an unknown id).
-    pub fn get(&self, id: u32) -> Option<ValueRef<'_>> {
-        Some(match *self.slots.get(id as usize)? {
-            Slot::Str { start, len } => {
-                let start = start as usize;
-                ValueRef::String(self.text.get(start..start + len as usize)?)
-            }
-            Slot::Int(i) => ValueRef::Int(i),
-            Slot::Float(f) => ValueRef::Float(f),
-            Slot::Bool(b) => ValueRef::Bool(b),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Whether value `id` is used once in the layer (one field of one
-    /// row): a tile meets it at most once per time it adds that feature,
-    /// so the encoder need not look for it among the values it wrote.
-    #[inline]
-    pub fn is_single(&self, id: u32) -> bool {
-        self.first_single.is_some_and(|first| id >= first)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    fn push(&mut self, v: ValueRef<'_>) -> Result<u32, AttrError> {
-        let id = u32::try_from(self.slots.len())
-            .ok()
-            .filter(|id| *id < NULL)
-            .ok_or(AttrError::TooManyValues)?;
-        let slot = match v {
-            ValueRef::String(s) => {
-                let start = u32::try_from(self.text.len()).map_err(|_| AttrError::TextTooLarge)?;
-                let len = u32::try_from(s.len()).map_err(|_| AttrError::TextTooLarge)?;
-                start.checked_add(len).ok_or(AttrError::TextTooLarge)?;
-                self.text.push_str(s);
-                Slot::Str { start, len }
-            }
-            ValueRef::Int(i) => Slot::Int(i),
-            ValueRef::Float(f) => Slot::Float(f),
-            ValueRef::Bool(b) => Slot::Bool(b),
-        };
-        self.slots.push(slot);
-        Ok(id)
     }
 }
 
@@ -270,17 +155,15 @@ impl Attrs {
             .filter_map(|(f, id)| self.values.get(id).map(|v| (f, v)))
     }
 
-    /// Resident bytes of the store (rows, value slots, text).
+    /// Resident bytes of the store (rows and values).
     pub fn memory_bytes(&self) -> usize {
-        self.ids.capacity() * std::mem::size_of::<u32>()
-            + self.values.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.values.text.capacity()
+        self.ids.capacity() * std::mem::size_of::<u32>() + self.values.memory_bytes()
     }
 }
 
 /// An interning table entry: a value id and its hash. Keeping the hash
 /// lets the table grow and skip mismatches without reading the value
-/// (a cache miss into the slots and the text each; growing the table was
+/// (a cache miss into the value's encoding; growing the table was
 /// a third of the interning time when it re-read them).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -307,6 +190,13 @@ pub struct AttrsBuilder {
     /// to collide.
     index: HashTable<Entry>,
     hasher: RandomState,
+    /// Ids of numbers and booleans, by kind (1 integer, 2 float, 3
+    /// boolean) and bits: the key holds the value, so a repeated number
+    /// costs one lookup and no read of the table. Through `index` it was
+    /// two more cache misses (its offset, its bytes): 40% slower interning.
+    scalars: HashMap<(u8, u64), u32, RandomState>,
+    /// Scratch: the encoding of the value being interned.
+    scratch: Vec<u8>,
 }
 
 impl AttrsBuilder {
@@ -318,6 +208,8 @@ impl AttrsBuilder {
             },
             index: HashTable::new(),
             hasher: RandomState::default(),
+            scalars: HashMap::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -371,15 +263,35 @@ impl AttrsBuilder {
             attrs,
             index,
             hasher,
+            scalars,
+            scratch,
         } = self;
         let table = &mut attrs.values;
-        let hash = v.hash_with(hasher);
+        scratch.clear();
+        let scalar = match v {
+            ValueRef::String(_) => None,
+            ValueRef::Int(i) => Some((1, i as u64)),
+            ValueRef::Float(f) => Some((2, f.to_bits())),
+            ValueRef::Bool(b) => Some((3, u64::from(b))),
+        };
+        if let Some(key) = scalar {
+            return match scalars.entry(key) {
+                MapEntry::Occupied(e) => Ok(*e.get()),
+                MapEntry::Vacant(e) => {
+                    put_mvt_value(scratch, v);
+                    Ok(*e.insert(table.push_encoded(scratch)?))
+                }
+            };
+        }
+        put_mvt_value(scratch, v);
+        let h = hasher.hash_one(&scratch[..]);
+        let hash = (h ^ (h >> 32)) as u32;
         let wide = Entry::wide(hash);
-        let same = |e: &Entry| e.hash == hash && table.get(e.id).is_some_and(|t| t.same(v));
+        let same = |e: &Entry| e.hash == hash && table.encoded(e.id) == Some(&scratch[..]);
         if let Some(e) = index.find(wide, same) {
             return Ok(e.id);
         }
-        let id = table.push(v)?;
+        let id = table.push_encoded(scratch)?;
         index.insert_unique(wide, Entry { id, hash }, |e| Entry::wide(e.hash));
         Ok(id)
     }
@@ -388,22 +300,26 @@ impl AttrsBuilder {
     /// buffers trimmed to size.
     pub fn finish(self) -> Attrs {
         let AttrsBuilder {
-            mut attrs, index, ..
+            mut attrs,
+            index,
+            scalars,
+            ..
         } = self;
-        drop(index);
+        drop((index, scalars));
         attrs.group_values();
         attrs.ids.shrink_to_fit();
+        attrs.values.shrink_to_fit();
         attrs
     }
 }
 
 impl Attrs {
     /// Renumbers the values: those used more than once first, then those
-    /// used once (each group in the order of first use), with the
-    /// text arena rewritten in the new order; rows are rewritten to match.
+    /// used once (each group in the order of first use), the encodings
+    /// rewritten in the new order; rows are rewritten to match.
     /// Every value keeps its content; only ids change.
     fn group_values(&mut self) {
-        let n = self.values.slots.len();
+        let n = self.values.len();
         // 0: unused, 1: one row, 2: more.
         let mut uses = vec![0u8; n];
         for &id in &self.ids {
@@ -421,27 +337,7 @@ impl Attrs {
             .position(|&i| uses[i as usize] == 1)
             .unwrap_or(n);
         drop(uses);
-        let old = std::mem::take(&mut self.values);
-        let mut slots = Vec::with_capacity(n);
-        let mut text = String::with_capacity(old.text.len());
-        for &i in &order {
-            let slot = match old.slots.get(i as usize) {
-                Some(&Slot::Str { start, len }) => {
-                    let s = old
-                        .text
-                        .get(start as usize..(start + len) as usize)
-                        .unwrap_or("");
-                    // Fits: the same strings, in another order.
-                    let start = text.len() as u32;
-                    text.push_str(s);
-                    Slot::Str { start, len }
-                }
-                Some(&other) => other,
-                None => Slot::Bool(false),
-            };
-            slots.push(slot);
-        }
-        drop(old);
+        self.values = self.values.reordered(&order, first_single as u32);
         let mut remap = vec![0u32; n];
         for (new, &i) in order.iter().enumerate() {
             if let Some(r) = remap.get_mut(i as usize) {
@@ -452,11 +348,6 @@ impl Attrs {
         for id in self.ids.iter_mut().filter(|id| **id != NULL) {
             *id = remap.get(*id as usize).copied().unwrap_or(NULL);
         }
-        self.values = ValueTable {
-            slots,
-            text,
-            first_single: Some(first_single as u32),
-        };
     }
 }
 
@@ -525,7 +416,6 @@ mod tests {
         let a = store(&rows, 3);
         // "a", "b", Int(1), Float(1.0), true, 0.0, -0.0, NaN.
         assert_eq!(a.values().len(), 8);
-        assert_eq!(a.values.text, "ab");
         let ids: Vec<Vec<u32>> = (0..5)
             .map(|r| a.row_ids(r).map(|(_, v)| v).collect())
             .collect();
@@ -561,7 +451,6 @@ mod tests {
                 ValueRef::Bool(false),
             ]
         );
-        assert_eq!(t.text, "sharedtwicer0r1r3", "text follows the new order");
         // Every row still reads its own values.
         for (r, want) in rows.iter().enumerate() {
             let got: Vec<_> = a.row(r as u32).map(|(f, v)| (f, v.to_value())).collect();

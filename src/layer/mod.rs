@@ -11,6 +11,7 @@ pub mod registry;
 pub mod rows;
 pub mod shapes;
 pub mod validate;
+pub mod values;
 
 pub use attrs::{AttrError, Attrs, AttrsBuilder, ValueRef};
 pub use config::{Access, ConfigError, InvalidPolicy, LayerDef, SourceFormat};

@@ -17,7 +17,7 @@ use foldhash::fast::RandomState;
 use geozero::mvt::tile;
 use i_overlay::i_float::int::point::IntPoint;
 
-use crate::layer::{Attrs, FieldType, ValueRef};
+use crate::layer::{Attrs, FieldType};
 
 const MOVE_TO: u32 = 1;
 const LINE_TO: u32 = 2;
@@ -178,7 +178,7 @@ fn packed_field_len(len: usize, count: usize) -> usize {
 const LAYER_NAME: u8 = 1;
 const LAYER_FEATURE: u8 = 2;
 const LAYER_KEY: u8 = 3;
-const LAYER_VALUE: u8 = 4;
+// Field 4, the values, is written whole by `layer::values`.
 const LAYER_EXTENT: u8 = 5;
 const LAYER_VERSION: u8 = 15;
 /// The tile's layers field.
@@ -256,21 +256,23 @@ impl LayerBuilder {
             // feature is added once): appended without the lookup, which
             // was most of the map's work on parcels (each has a unique code,
             // household and floor area).
-            let val = if attrs.values().is_single(value) {
-                let Some(v) = attrs.values().get(value) else {
+            let table = attrs.values();
+            let val = if table.is_single(value) {
+                let Some(v) = table.encoded(value) else {
                     continue;
                 };
-                put_value(&mut self.values, v);
+                self.values.extend_from_slice(v);
                 self.value_count += 1;
                 self.value_count - 1
             } else {
                 match self.value_index.entry(value) {
                     Entry::Occupied(e) => *e.get(),
                     Entry::Vacant(e) => {
-                        let Some(v) = attrs.values().get(value) else {
+                        let Some(v) = table.encoded(value) else {
                             continue;
                         };
-                        put_value(&mut self.values, v);
+                        // Stored as the tile carries it (`layer::values`).
+                        self.values.extend_from_slice(v);
                         let next = self.value_count;
                         self.value_count += 1;
                         *e.insert(next)
@@ -330,62 +332,16 @@ impl LayerBuilder {
     }
 }
 
-/// Bytes of `v` as a framed `Value` (what [`put_value`] appends).
-pub(super) fn value_len(v: ValueRef<'_>) -> usize {
-    let inner = match v {
-        ValueRef::String(s) => field_len(s.len()),
-        ValueRef::Int(i) if i >= 0 => 1 + varint_len(i as u64),
-        ValueRef::Int(i) => 1 + varint_len(((i << 1) ^ (i >> 63)) as u64),
-        ValueRef::Float(_) => 9,
-        ValueRef::Bool(_) => 2,
-    };
-    field_len(inner)
-}
-
 /// Appends an encoded layer message to a tile as its field 3.
 pub(super) fn put_layer(tile: &mut Vec<u8>, layer: &[u8]) {
     put_bytes(tile, TILE_LAYER, layer);
-}
-
-/// Appends a framed `Value` (layer field 4): strings as `string_value`,
-/// non-negative integers as `int_value` (a plain varint), negative ones as
-/// `sint_value` (zigzag: 1-2 bytes instead of 10), floats as
-/// `double_value`, booleans as `bool_value`.
-fn put_value(buf: &mut Vec<u8>, v: ValueRef<'_>) {
-    // The message is one field: framed in place, no buffer of its own.
-    buf.push(key(LAYER_VALUE, 2));
-    match v {
-        ValueRef::String(s) => {
-            put_varint(buf, field_len(s.len()) as u64);
-            put_bytes(buf, 1, s.as_bytes());
-        }
-        ValueRef::Int(i) => {
-            let (field, raw) = if i >= 0 {
-                (4, i as u64)
-            } else {
-                (6, ((i << 1) ^ (i >> 63)) as u64)
-            };
-            put_varint(buf, 1 + varint_len(raw) as u64);
-            buf.push(key(field, 0));
-            put_varint(buf, raw);
-        }
-        ValueRef::Float(x) => {
-            put_varint(buf, 9);
-            buf.push(key(3, 1));
-            buf.extend_from_slice(&x.to_le_bytes());
-        }
-        ValueRef::Bool(b) => {
-            put_varint(buf, 2);
-            buf.push(key(7, 0));
-            buf.push(u8::from(b));
-        }
-    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::layer::ValueRef;
 
     #[test]
     fn zigzag_matches_spec() {
@@ -446,11 +402,23 @@ mod tests {
         assert!(decoded.values.iter().any(|v| v.sint_value.is_some()));
         assert!(decoded.values.iter().any(|v| v.bool_value.is_some()));
         assert_eq!(decoded.encode_to_vec(), bytes, "not prost's encoding");
-        for id in 0..attrs.values().len() as u32 {
-            let v = attrs.values().get(id).unwrap();
-            let mut buf = Vec::new();
-            put_value(&mut buf, v);
-            assert_eq!(buf.len(), value_len(v), "{v:?}");
+        // Every value decodes to what the layer holds.
+        for (i, f) in decoded.features.iter().enumerate() {
+            for pair in f.tags.chunks(2) {
+                let (k, v) = (pair[0] as usize, &decoded.values[pair[1] as usize]);
+                let field = fields
+                    .iter()
+                    .position(|(n, _)| *n == decoded.keys[k])
+                    .unwrap();
+                let want = attrs.get(i as u32, field as u16).unwrap();
+                let got = match want {
+                    ValueRef::String(_) => ValueRef::String(v.string_value.as_deref().unwrap()),
+                    ValueRef::Int(_) => ValueRef::Int(v.int_value.or(v.sint_value).unwrap()),
+                    ValueRef::Float(_) => ValueRef::Float(v.double_value.unwrap()),
+                    ValueRef::Bool(_) => ValueRef::Bool(v.bool_value.unwrap()),
+                };
+                assert_eq!(got, want, "feature {i}");
+            }
         }
         // An empty layer too.
         let empty = LayerBuilder::new("e", 512, 0);

@@ -471,7 +471,7 @@ fn sampled_overflow(
     // is near a power of two.
     let mut shared = builder.bytes() - builder.feature_bytes();
     for (&v, _) in uses.iter().filter(|(_, n)| **n == 1) {
-        shared = shared.saturating_sub(layer.attrs.values().get(v).map_or(0, encode::value_len));
+        shared = shared.saturating_sub(layer.attrs.values().encoded(v).map_or(0, <[u8]>::len));
     }
     if kept == 0 {
         return None;
