@@ -180,7 +180,8 @@ fn load_styles(
     dir: Option<&std::path::Path>,
     defs: &[layer::LayerDef],
 ) -> anyhow::Result<Option<tudi::styles::Styles>> {
-    let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+    let names = layer::config::source_layer_names(defs);
+    let ids: Vec<&str> = names.iter().map(String::as_str).collect();
     let (dir, explicit) = match dir {
         Some(d) => (d, true),
         None => (std::path::Path::new("styles"), false),

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::layer::config::LABEL_SUFFIX;
+
 /// The placeholder scheme for URLs of this server.
 pub const SCHEME: &str = "tudi://";
 /// Prefix of a source URL naming layers of this server.
@@ -88,7 +90,8 @@ impl Styles {
 }
 
 /// Loads every `*.json` in `dir` (not recursive), checking sources against
-/// the configured `layer_ids`.
+/// the configured `layer_ids`, which also name the label layers there are
+/// (`layer::config::source_layer_names`).
 pub fn load_dir(dir: &Path, layer_ids: &[&str]) -> Result<Styles, StyleError> {
     let read_dir = |source| StyleError::ReadDir {
         path: dir.to_path_buf(),
@@ -180,7 +183,7 @@ fn check(doc: &Value, known: &BTreeSet<&str>) -> Vec<String> {
                         for id in &ids {
                             if id.is_empty() {
                                 problems.push(format!("source `{sname}`: empty layer id"));
-                            } else if !known.contains(id) {
+                            } else if !known.contains(id) || id.ends_with(LABEL_SUFFIX) {
                                 problems.push(format!("source `{sname}`: unknown layer `{id}`"));
                             }
                         }
@@ -212,6 +215,12 @@ fn check(doc: &Value, known: &BTreeSet<&str>) -> Vec<String> {
             None => problems.push(format!("layer {i} `{id}`: unknown source `{src}`")),
             Some(Some(ids)) => match layer.get("source-layer").and_then(Value::as_str) {
                 Some(sl) if ids.contains(&sl) => {}
+                // A label layer comes with its layer's tiles.
+                Some(sl)
+                    if known.contains(sl)
+                        && sl
+                            .strip_suffix(LABEL_SUFFIX)
+                            .is_some_and(|base| ids.contains(&base)) => {}
                 Some(sl) => problems.push(format!(
                     "layer {i} `{id}`: source-layer `{sl}` is not in source `{src}`"
                 )),
@@ -259,7 +268,10 @@ pub fn visible_only(style: &Value, visible: &dyn Fn(&str) -> bool) -> Value {
             let src = l.get("source").and_then(Value::as_str);
             let sl = l.get("source-layer").and_then(Value::as_str);
             !(src.is_some_and(|s| gone_sources.iter().any(|g| g == s))
-                || sl.is_some_and(|s| hidden_layers.iter().any(|h| h == s)))
+                || sl.is_some_and(|s| {
+                    let layer = s.strip_suffix(LABEL_SUFFIX).unwrap_or(s);
+                    hidden_layers.iter().any(|h| h == layer)
+                }))
         });
     }
     out
@@ -363,6 +375,47 @@ mod tests {
     }
 
     #[test]
+    fn a_label_layer_is_offered_with_its_layer_only() {
+        // `towns` has label points; `roads` has none.
+        let ids = ["roads", "towns", "towns.label"];
+        let style = |url: &str, sl: &str| {
+            GOOD.replace("roads,towns", url).replace(
+                "\"source-layer\": \"roads\"",
+                &format!("\"source-layer\": \"{sl}\""),
+            )
+        };
+        let dir = dir_with(&[("ok.json", &style("roads,towns", "towns.label"))]);
+        assert!(load_dir(dir.path(), &ids).is_ok());
+        for (url, sl, problem) in [
+            (
+                "roads",
+                "towns.label",
+                "source-layer `towns.label` is not in source `s`",
+            ),
+            (
+                "roads,towns",
+                "roads.label",
+                "source-layer `roads.label` is not in source `s`",
+            ),
+            ("towns.label", "towns.label", "unknown layer `towns.label`"),
+        ] {
+            let dir = dir_with(&[("bad.json", &style(url, sl))]);
+            let e = load_dir(dir.path(), &ids).expect_err(url).to_string();
+            assert!(e.contains(problem), "{url} {sl}: {e}");
+        }
+        // Hiding a layer removes the style layers drawing its labels.
+        let doc: Value = serde_json::from_str(&style("roads,towns", "towns.label")).unwrap();
+        let out = visible_only(&doc, &|id| id != "towns");
+        let kept: Vec<&str> = out["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["id"].as_str())
+            .collect();
+        assert_eq!(kept, vec!["bg"]);
+    }
+
+    #[test]
     fn unknown_source_bad_version_and_bad_name() {
         let bad = GOOD
             .replace("\"version\": 8", "\"version\": 7")
@@ -416,7 +469,8 @@ mod tests {
     fn bundled_styles_load_against_bundled_layers() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let defs = crate::layer::config::read_dir(&root.join("layers")).expect("layers");
-        let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        let names = crate::layer::config::source_layer_names(&defs);
+        let ids: Vec<&str> = names.iter().map(String::as_str).collect();
         let styles = load_dir(&root.join("styles"), &ids).expect("bundled styles load");
         assert!(styles.get("land-review").is_some());
         assert!(styles.get("parcels").is_some());

@@ -126,6 +126,12 @@ export async function loadFonts() {
 
 const PALETTE = ['#1e88e5', '#8e24aa', '#00897b', '#f4511e', '#6d4c41', '#3949ab', '#c0ca33'];
 
+/** The layer a source layer belongs to: `villages.label` (the label points
+ * of a `label_points` layer) belongs to `villages`. */
+export function layerOf(sourceLayer) {
+  return sourceLayer.replace(/\.label$/, '');
+}
+
 function sourceIds(src) {
   const m = /\/tiles\/([^/?#]+)/.exec(src.url || '');
   return m ? decodeURIComponent(m[1]).split(',') : [];
@@ -164,7 +170,7 @@ export async function loadStyle(name, catalog) {
   style.layers = style.layers.filter((l) => {
     if (!l.source) return true;
     if (!style.sources[l.source]) return false;
-    return !l['source-layer'] || sourceOf[l['source-layer']] === l.source;
+    return !l['source-layer'] || sourceOf[layerOf(l['source-layer'])] === l.source;
   });
   // Catalog layers the style does not draw: one source each, default look.
   let n = 0;

@@ -4,7 +4,7 @@
 // caller's role).
 import {
   setupSignIn, loadCatalog, loadFonts, loadStyle, createMap, legendFor, renderLegend,
-  Highlighter, api, unionBounds, escapeHtml, banner,
+  Highlighter, api, unionBounds, escapeHtml, banner, layerOf,
 } from './common.js';
 
 /** Always drawn, so the map is never blank. */
@@ -19,7 +19,8 @@ function status(text) {
 }
 
 function styleLayersOf(map, sourceLayer) {
-  return map.getStyle().layers.filter((l) => l['source-layer'] === sourceLayer && !l.id.startsWith('hl-'));
+  return map.getStyle().layers.filter((l) => l['source-layer'] && layerOf(l['source-layer']) === sourceLayer
+    && !l.id.startsWith('hl-'));
 }
 
 /** Shows or hides every style layer drawing `id`. */

@@ -190,8 +190,8 @@ fn access(defs: &[LayerDef], include_restricted: bool) -> anyhow::Result<Vec<(St
 pub fn vector_layers(layers: &[&Layer], hidden: &[(String, String)]) -> serde_json::Value {
     let list = layers
         .iter()
-        .map(|l| {
-            crate::tiles::vector_layer(l, |n| {
+        .flat_map(|l| {
+            crate::tiles::vector_layers_of(l, |n| {
                 !hidden.iter().any(|(id, a)| id == &l.def.id && a == n)
             })
         })

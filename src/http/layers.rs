@@ -218,6 +218,7 @@ fn spec_of(p: &BTreeMap<String, String>) -> Result<RawLayerDef, ApiError> {
             InvalidPolicy::Repair
         },
         simplify_px: None,
+        label_points: p.get("label_points").is_some_and(|v| v == "true"),
     })
 }
 

@@ -84,7 +84,8 @@ mod tests {
     fn state(public_url: Option<&str>) -> Arc<AppState> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let defs = crate::layer::config::read_dir(&root.join("layers")).expect("layers");
-        let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+        let names = crate::layer::config::source_layer_names(&defs);
+        let ids: Vec<&str> = names.iter().map(String::as_str).collect();
         let styles = load_dir(&root.join("styles"), &ids).expect("styles");
         let config = super::super::ServerConfig {
             public_url: public_url.map(str::to_string),

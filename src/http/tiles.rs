@@ -346,9 +346,9 @@ pub async fn tilejson(
     let center_zoom = center_zoom(&b).clamp(minzoom, maxzoom);
     let vector_layers: Vec<Json_> = layers
         .iter()
-        .map(|l| {
+        .flat_map(|l| {
             let hidden = crate::auth::hidden(&l.def.mask, &caller);
-            crate::tiles::vector_layer(l, |n| !hidden.contains(&n))
+            crate::tiles::vector_layers_of(l, |n| !hidden.contains(&n))
         })
         .collect();
     let name = layers

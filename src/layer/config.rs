@@ -103,6 +103,8 @@ pub struct RawLayerDef {
     pub invalid: InvalidPolicy,
     #[serde(default)]
     pub simplify_px: Option<f64>,
+    #[serde(default)]
+    pub label_points: bool,
 }
 
 fn default_true() -> bool {
@@ -137,6 +139,11 @@ pub struct LayerDef {
     /// Simplification tolerance in tile pixels (1/4096 of a tile side is one
     /// unit of the encoded grid; one screen pixel of a 512-px tile is 8 units).
     pub simplify_px: f64,
+    /// Polygon layers: tiles also carry a point layer `{id}.label` with one
+    /// point per polygon, inside it, in exactly one tile per zoom (see
+    /// [`LayerDef::label_layer`]), for clients to label polygons by: a
+    /// polygon cut into several tiles is otherwise labelled once per piece.
+    pub label_points: bool,
 }
 
 fn ser_crs<S: serde::Serializer>(c: &Crs, s: S) -> Result<S::Ok, S::Error> {
@@ -284,9 +291,30 @@ impl LayerDef {
             mask: raw.mask,
             invalid: raw.invalid,
             simplify_px,
+            label_points: raw.label_points,
         })
     }
+
+    /// The name of the label point layer, when the layer has one.
+    pub fn label_layer(&self) -> Option<String> {
+        self.label_points
+            .then(|| format!("{}{LABEL_SUFFIX}", self.id))
+    }
 }
+
+/// The source layer names that tiles of `defs` can carry: each layer's id
+/// and, for a layer with label points, its label layer's name (what a
+/// style's `source-layer` may name: `styles::load_dir`).
+pub fn source_layer_names(defs: &[LayerDef]) -> Vec<String> {
+    defs.iter()
+        .flat_map(|d| std::iter::once(d.id.clone()).chain(d.label_layer()))
+        .collect()
+}
+
+/// Label point layers are named after their layer with this suffix. The
+/// dot is outside the layer id alphabet ([`valid_layer_id`]), so a label
+/// layer's name is never a layer's id.
+pub const LABEL_SUFFIX: &str = ".label";
 
 /// Reads every `*.toml` in `dir` (sorted by name); ids must be unique.
 pub fn read_dir(dir: &Path) -> Result<Vec<LayerDef>, ConfigError> {

@@ -3,6 +3,7 @@
 
 pub mod attrs;
 pub mod config;
+pub mod labels;
 pub mod load;
 mod load_fgb;
 pub mod model;

@@ -201,6 +201,9 @@ pub struct Layer {
     /// loader read a file: recording a bootstrap version takes them from
     /// here instead of reading the file a second time.
     pub source_digest: Option<(u64, String)>,
+    /// Polygon layers with `label_points`: each feature's label point
+    /// (EPSG:3857, by feature index; see `super::labels`).
+    pub labels: Option<Vec<[f64; 2]>>,
 }
 
 impl Layer {
@@ -292,6 +295,14 @@ impl Layer {
             tree,
         } = indexed;
         let bounds = mercator_bounds_to_lonlat(&tree);
+        if def.label_points && kind != GeomKind::Polygon {
+            tracing::warn!(
+                layer = %def.id,
+                "label_points is for polygon layers; this one has {kind:?} features: no label layer"
+            );
+        }
+        let labels = (def.label_points && kind == GeomKind::Polygon)
+            .then(|| super::labels::label_points(&features, &shapes));
         Layer {
             def,
             version,
@@ -305,6 +316,7 @@ impl Layer {
             bounds,
             repaired,
             source_digest: None,
+            labels,
         }
     }
 
@@ -362,7 +374,8 @@ impl Layer {
         let props = self.attrs.memory_bytes();
         // rstar stores each leaf entry plus about one parent node per ~6 leaves.
         let tree = self.features.len() * std::mem::size_of::<IndexEntry>() * 7 / 6;
-        coords + feats + props + tree
+        let labels = self.labels.as_ref().map_or(0, |l| l.capacity() * 16);
+        coords + feats + props + tree + labels
     }
 }
 

@@ -21,11 +21,13 @@
 //! Module map: [`math`] (tile coordinates), `geom` (transform, clip, simplify,
 //! integer predicates), `polygon` (validity on the grid), `encode` (MVT
 //! commands and tags), `worker` (the per-feature pipeline), `render` (layers,
-//! tiles, thresholds and the size cap), `tilejson` (a layer's TileJSON
-//! `vector_layers` entry).
+//! tiles, thresholds and the size cap), `labels` (the `{id}.label` point
+//! layer of a `label_points` polygon layer), `tilejson` (a layer's TileJSON
+//! `vector_layers` entries).
 
 mod encode;
 mod geom;
+mod labels;
 pub mod math;
 mod polygon;
 mod render;
@@ -40,7 +42,7 @@ pub use render::{
     LayerStats, MIN_LINE_UNITS, MIN_POLYGON_UNITS, POINT_CELL_UNITS, POINT_THIN_BELOW_MAXZOOM,
     RenderOptions, RenderedLayer, RenderedTile, render_layer, render_tile,
 };
-pub use tilejson::vector_layer;
+pub use tilejson::vector_layers_of;
 
 /// Errors of the tile module: bad tile addresses and bad render options.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -54,6 +54,7 @@ use geozero::mvt::tile;
 use rstar::AABB;
 
 use super::encode::{self, LayerBuilder};
+use super::labels;
 use super::worker::{Outcome, Params, Worker};
 use super::{TileCoord, TileError};
 use crate::layer::{Feature, GeomKind, Layer};
@@ -263,6 +264,15 @@ pub fn render_tile(
         for r in rendered.iter().filter(|r| !r.is_empty()) {
             encode::put_layer(&mut bytes, &r.layer);
         }
+        // Label point layers after all the others (`labels`): a point per
+        // polygon, small beside the polygons they label.
+        for l in layers {
+            let hide = hidden_fields(&o, l);
+            let extent = o.extent.clamp(1, MAX_EXTENT);
+            if let Some(labels) = labels::render_labels(l, tile, extent, o.coarsen, &hide) {
+                encode::put_layer(&mut bytes, &labels);
+            }
+        }
         let fits = bytes.len() <= o.max_bytes;
         if fits || last {
             return Ok(RenderedTile {
@@ -369,6 +379,15 @@ fn thin_by_size(layer: &Layer, candidates: &mut Vec<(u32, f64)>, coarsen: u32) {
     candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     candidates.truncate(keep);
     candidates.sort_unstable_by_key(|c| c.0);
+}
+
+/// The fields of `layer` that `opts` leaves out (masked for the caller).
+fn hidden_fields(opts: &RenderOptions, layer: &Layer) -> Vec<u16> {
+    opts.hidden
+        .iter()
+        .filter(|(l, _)| *l == layer.def.id)
+        .map(|(_, f)| *f)
+        .collect()
 }
 
 /// Cuts feature `f` with `w` and, when it is kept (or enlarged), adds it
@@ -537,12 +556,7 @@ fn render_layer_capped(
     let total = candidates.len();
     builder.reserve(total, cap);
 
-    let hide: Vec<u16> = opts
-        .hidden
-        .iter()
-        .filter(|(l, _)| *l == layer.def.id)
-        .map(|(_, f)| *f)
-        .collect();
+    let hide = hidden_fields(opts, layer);
     if let Some(c) = cap
         && layer.def.drop_small
         && let Some(over) = sampled_overflow(layer, &params, extent, &candidates, &hide, c)

@@ -44,7 +44,7 @@ with open(path, "rb") as f:
     assert abs(h["min_lon_e7"] / 1e7 - 112.88) < 1e-6 and abs(h["max_lat_e7"] / 1e7 - 23.01) < 1e-6, h
     meta = r.metadata()
     ids = [l["id"] for l in meta["vector_layers"]]
-    assert ids == ["roads", "villages", "zoning", "rivers"], ids
+    assert ids == ["roads", "villages", "villages.label", "zoning", "rivers"], ids
     n, biggest = 0, b""
     for (z, x, y), data in all_tiles(r.get_bytes):
         raw = gzip.decompress(data)
@@ -72,4 +72,14 @@ ogrinfo -ro -so "$OUT/nanhai.mbtiles" villages | tee "$OUT/villages.txt" | grep 
 COUNT="$(grep -oE 'Feature Count: [0-9]+' "$OUT/villages.txt" | grep -oE '[0-9]+')"
 [ "$COUNT" -gt 0 ] || { echo "no village features read"; exit 1; }
 grep -q 'zldwdm: String' "$OUT/villages.txt"
+echo "== GDAL reads the villages' label points (label_points = true)"
+# At the archive's top zoom GDAL reads every tile: each village seen in
+# the polygon layer (however many tiles cut it) has exactly one point.
+ogrinfo -ro -so "$OUT/nanhai.mbtiles" villages.label | tee "$OUT/labels.txt" | grep -E 'Feature Count|name'
+grep -q 'name: String' "$OUT/labels.txt"
+LABELS="$(grep -oE 'Feature Count: [0-9]+' "$OUT/labels.txt" | grep -oE '[0-9]+')"
+SEEN="$(ogrinfo -ro -al -q "$OUT/nanhai.mbtiles" villages | grep -oE 'zldwdm \(String\) = [0-9]+' | sort -u | wc -l)"
+echo "label points: $LABELS, villages seen: $SEEN"
+[ "$SEEN" -gt 0 ] && [ "$LABELS" = "$SEEN" ] || { echo "label points do not match the villages"; exit 1; }
+ogrinfo -ro -al -q "$OUT/nanhai.mbtiles" villages.label | grep -qE '^\s+POINT \(' || { echo "label points are not points"; exit 1; }
 echo "export interop OK"

@@ -328,7 +328,8 @@ fn pmtiles_and_mbtiles_hold_the_servers_tiles() {
         .iter()
         .map(|l| l["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, ["roads", "villages", "zoning"]);
+    // The villages' label points travel with them (`label_points`).
+    assert_eq!(ids, ["roads", "villages", "villages.label", "zoning"]);
     assert!(json["vector_layers"][0]["fields"]["road_class"].is_string());
     let bounds: Vec<f64> = meta["bounds"]
         .split(',')
@@ -371,7 +372,7 @@ fn pmtiles_and_mbtiles_hold_the_servers_tiles() {
         assert!(
             names
                 .iter()
-                .all(|n| ["roads", "villages", "zoning"].contains(&n.as_str()))
+                .all(|n| ["roads", "villages", "villages.label", "zoning"].contains(&n.as_str()))
         );
     }
 

@@ -3,13 +3,14 @@
 //! under concurrent tile requests, rollback, delete, persistence across a
 //! restart, and bad uploads answered 4xx naming the problem.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use serde_json::Value;
 use tudi::auth::Role;
 use tudi::http::ServerConfig;
 
-use super::support::{Server, decode, get, get_as, key, repo, start, tile_of};
+use super::support::{Server, decode, get, get_as, key, repo, start, tile_of, vector_layer_ids};
 
 /// A server over one small public layer (`squares`), with its own data folder.
 fn server(config: ServerConfig) -> (Server, tempfile::TempDir) {
@@ -650,4 +651,64 @@ async fn a_bootstrap_version_records_its_files_size_and_sha256() {
         "{versions}"
     );
     assert_eq!(v["bytes"], bytes.len() as u64, "{versions}");
+}
+
+/// A layer published with `label_points=true` is served with its label
+/// point layer at once: in its TileJSON and, one point per polygon, in its
+/// tiles.
+#[tokio::test]
+async fn a_published_polygon_layer_can_carry_label_points() {
+    let (s, _dir) = server(ServerConfig::default());
+    let (st, v) = post(
+        &s,
+        "/api/layers?id=plots_up&title=plots&category=test&label_points=true",
+        upload_fixture("village_4547_gbk.zip"),
+        "application/zip",
+        Some(Role::Publisher),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let tj: Value = get(&format!("{}/tiles/plots_up", s.base))
+        .await
+        .json()
+        .await
+        .expect("tilejson");
+    let ids = vector_layer_ids(&format!("{}/tiles/plots_up", s.base)).await;
+    assert_eq!(ids, vec!["plots_up", "plots_up.label"]);
+    // At z12 the 15 plots (a few hundred metres across) fit in a tile or
+    // two: every plot that is drawn has exactly one label point.
+    let b = &tj["bounds"];
+    let (w, s_, e, n) = (
+        b[0].as_f64().expect("w"),
+        b[1].as_f64().expect("s"),
+        b[2].as_f64().expect("e"),
+        b[3].as_f64().expect("n"),
+    );
+    let (_, x0, y0) = tile_of(w, n, 12);
+    let (_, x1, y1) = tile_of(e, s_, 12);
+    let (mut polygons, mut labels) = (BTreeSet::new(), Vec::new());
+    for x in x0..=x1 {
+        for y in y0..=y1 {
+            let r = get(&format!("{}/tiles/plots_up/12/{x}/{y}", s.base)).await;
+            if r.status() == 204 {
+                continue;
+            }
+            let reader = decode(&r.bytes().await.expect("body"));
+            for (i, name) in reader.get_layer_names().expect("names").iter().enumerate() {
+                let ids = reader
+                    .get_features(i)
+                    .expect("features")
+                    .into_iter()
+                    .map(|f| f.id);
+                match name.as_str() {
+                    "plots_up" => polygons.extend(ids),
+                    "plots_up.label" => labels.extend(ids),
+                    other => panic!("unexpected layer {other}"),
+                }
+            }
+        }
+    }
+    labels.sort();
+    assert!(!polygons.is_empty());
+    assert_eq!(labels, polygons.into_iter().collect::<Vec<_>>());
 }

@@ -107,7 +107,8 @@ pub fn start_full(
                 state = state.with_review(Arc::new(rules), Arc::new(store));
             }
             if let Some(styles) = styles {
-                let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+                let names = tudi::layer::config::source_layer_names(&defs);
+                let ids: Vec<&str> = names.iter().map(String::as_str).collect();
                 let styles = tudi::styles::load_dir(&styles, &ids).expect("styles");
                 state = state.with_styles(Arc::new(styles));
             }
@@ -242,6 +243,17 @@ pub async fn get_as(url: &str, role: Role) -> reqwest::Response {
         .send()
         .await
         .expect("request")
+}
+
+/// The ids of the `vector_layers` of the TileJSON at `url`.
+pub async fn vector_layer_ids(url: &str) -> Vec<String> {
+    let tj: serde_json::Value = get(url).await.json().await.expect("tilejson");
+    tj["vector_layers"]
+        .as_array()
+        .expect("vector_layers")
+        .iter()
+        .filter_map(|l| l["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 pub fn decode(bytes: &[u8]) -> mvt_reader::Reader {

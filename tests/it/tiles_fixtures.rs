@@ -12,7 +12,7 @@ use geo::{
 use geozero::ToGeo;
 use serde_json::Value;
 
-use super::support::{decode, fixtures_server, get, get_as, repo, tile_of};
+use super::support::{decode, fixtures_server, get, get_as, repo, tile_of, vector_layer_ids};
 
 /// Tile bounds in lon/lat, grown by `margin` tile fractions on each side.
 fn tile_bounds(z: u8, x: u32, y: u32, margin: f64) -> Rect {
@@ -234,5 +234,101 @@ async fn gauss_kruger_parcels_land_in_the_right_tile() {
             Some(&mvt_reader::feature::Value::String(zddm))
         );
         check_geometry(&f.geometry, z, f.id);
+    }
+}
+
+/// Villages are labelled from their `villages.label` layer (TileJSON lists
+/// it): over all the tiles a village spans at z12-z14, its label point is
+/// in exactly one tile per zoom, inside the village, with its attributes.
+#[tokio::test]
+async fn every_village_is_labelled_once_per_zoom_inside_it() {
+    use geo::Contains;
+    let s = fixtures_server();
+    let ids = vector_layer_ids(&format!("{}/tiles/villages", s.base)).await;
+    assert_eq!(ids, vec!["villages", "villages.label"]);
+    let villages = geojson_features("fixtures/small/villages.geojson");
+    assert!(villages.len() >= 5);
+    for z in 12..=14u8 {
+        // zldwdm -> (label count, points in lon/lat).
+        let mut seen: BTreeMap<String, Vec<Coord>> = BTreeMap::new();
+        let mut spanning = 0;
+        let all = villages
+            .iter()
+            .map(|(_, g, _)| g.bounding_rect().expect("bounds"))
+            .reduce(|a, b| {
+                Rect::new(
+                    Coord {
+                        x: a.min().x.min(b.min().x),
+                        y: a.min().y.min(b.min().y),
+                    },
+                    Coord {
+                        x: a.max().x.max(b.max().x),
+                        y: a.max().y.max(b.max().y),
+                    },
+                )
+            })
+            .expect("villages");
+        let (_, x0, y0) = tile_of(all.min().x, all.max().y, z);
+        let (_, x1, y1) = tile_of(all.max().x, all.min().y, z);
+        for x in x0..=x1 {
+            for y in y0..=y1 {
+                let r = get(&format!("{}/tiles/villages/{z}/{x}/{y}.pbf", s.base)).await;
+                if r.status() == 204 {
+                    continue;
+                }
+                assert_eq!(r.status(), 200);
+                let reader = decode(&r.bytes().await.expect("body"));
+                let names = reader.get_layer_names().expect("names");
+                let Some(i) = names.iter().position(|n| n == "villages.label") else {
+                    continue;
+                };
+                let b = tile_bounds(z, x, y, 0.0);
+                for f in reader.get_features(i).expect("features") {
+                    // mvt-reader reads a point as a multi-point of one.
+                    let p = match &f.geometry {
+                        Geometry::Point(p) => *p,
+                        Geometry::MultiPoint(m) if m.0.len() == 1 => m.0[0],
+                        g => panic!("z{z} {x}/{y}: a label that is not one point: {g:?}"),
+                    };
+                    let props = f.properties.expect("attributes");
+                    let code = match &props["zldwdm"] {
+                        mvt_reader::feature::Value::String(s) => s.clone(),
+                        v => panic!("zldwdm {v:?}"),
+                    };
+                    // Tile units (y down) -> lon/lat (linear in the tile is
+                    // close enough for a point well inside a village).
+                    let lon = b.min().x + f64::from(p.x()) / 4096.0 * b.width();
+                    let lat = b.max().y - f64::from(p.y()) / 4096.0 * b.height();
+                    seen.entry(code).or_default().push(Coord { x: lon, y: lat });
+                }
+            }
+        }
+        for (_, g, props) in &villages {
+            let code = props["zldwdm"].as_str().expect("zldwdm");
+            let bounds = g.bounding_rect().expect("bounds");
+            let (t0, t1) = (
+                tile_of(bounds.min().x, bounds.max().y, z),
+                tile_of(bounds.max().x, bounds.min().y, z),
+            );
+            if t0 != t1 {
+                spanning += 1;
+            }
+            let points = seen.get(code).map(Vec::as_slice).unwrap_or_default();
+            assert_eq!(
+                points.len(),
+                1,
+                "z{z} village {code}: {} labels",
+                points.len()
+            );
+            assert!(
+                g.contains(&points[0]),
+                "z{z} village {code}: label {:?} outside",
+                points[0]
+            );
+        }
+        assert!(
+            spanning > 0,
+            "z{z}: no village spans several tiles: the test proves nothing"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 mod attrs;
 mod budget;
+mod labels;
 mod perf;
 mod polygons;
 mod render;
