@@ -180,8 +180,6 @@ fn load_styles(
     dir: Option<&std::path::Path>,
     defs: &[layer::LayerDef],
 ) -> anyhow::Result<Option<tudi::styles::Styles>> {
-    let names = layer::config::source_layer_names(defs);
-    let ids: Vec<&str> = names.iter().map(String::as_str).collect();
     let (dir, explicit) = match dir {
         Some(d) => (d, true),
         None => (std::path::Path::new("styles"), false),
@@ -189,7 +187,7 @@ fn load_styles(
     if !explicit && !dir.is_dir() {
         return Ok(None);
     }
-    match tudi::styles::load_dir(dir, &ids) {
+    match tudi::styles::load_dir_for(dir, defs) {
         Ok(styles) => {
             tracing::info!("{} style(s) loaded from {}", styles.len(), dir.display());
             Ok(Some(styles))

@@ -89,6 +89,13 @@ impl Styles {
     }
 }
 
+/// [`load_dir`] against the layers of `defs` (their ids and label layers).
+pub fn load_dir_for(dir: &Path, defs: &[crate::layer::LayerDef]) -> Result<Styles, StyleError> {
+    let names = crate::layer::config::source_layer_names(defs);
+    let ids: Vec<&str> = names.iter().map(String::as_str).collect();
+    load_dir(dir, &ids)
+}
+
 /// Loads every `*.json` in `dir` (not recursive), checking sources against
 /// the configured `layer_ids`, which also name the label layers there are
 /// (`layer::config::source_layer_names`).
@@ -469,9 +476,7 @@ mod tests {
     fn bundled_styles_load_against_bundled_layers() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let defs = crate::layer::config::read_dir(&root.join("layers")).expect("layers");
-        let names = crate::layer::config::source_layer_names(&defs);
-        let ids: Vec<&str> = names.iter().map(String::as_str).collect();
-        let styles = load_dir(&root.join("styles"), &ids).expect("bundled styles load");
+        let styles = load_dir_for(&root.join("styles"), &defs).expect("bundled styles load");
         assert!(styles.get("land-review").is_some());
         assert!(styles.get("parcels").is_some());
     }

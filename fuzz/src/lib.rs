@@ -105,8 +105,7 @@ pub fn world() -> &'static World {
             cache_bytes: 4 << 20,
             ..ServerConfig::default()
         };
-        let ids: Vec<&str> = defs.iter().map(|d| d.id.as_str()).collect();
-        let styles = tudi::styles::load_dir(&root.join("styles"), &ids).expect("styles");
+        let styles = tudi::styles::load_dir_for(&root.join("styles"), &defs).expect("styles");
         let state = AppState::new(registry, defs.clone(), config)
             .with_catalog(Arc::new(catalog))
             .with_review(rules.clone(), Arc::new(store))

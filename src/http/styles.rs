@@ -76,7 +76,7 @@ pub async fn get_one(
 mod tests {
     use super::*;
     use crate::layer::Registry;
-    use crate::styles::load_dir;
+    use crate::styles::load_dir_for;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
@@ -84,9 +84,7 @@ mod tests {
     fn state(public_url: Option<&str>) -> Arc<AppState> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let defs = crate::layer::config::read_dir(&root.join("layers")).expect("layers");
-        let names = crate::layer::config::source_layer_names(&defs);
-        let ids: Vec<&str> = names.iter().map(String::as_str).collect();
-        let styles = load_dir(&root.join("styles"), &ids).expect("styles");
+        let styles = load_dir_for(&root.join("styles"), &defs).expect("styles");
         let config = super::super::ServerConfig {
             public_url: public_url.map(str::to_string),
             ..Default::default()

@@ -107,9 +107,7 @@ pub fn start_full(
                 state = state.with_review(Arc::new(rules), Arc::new(store));
             }
             if let Some(styles) = styles {
-                let names = tudi::layer::config::source_layer_names(&defs);
-                let ids: Vec<&str> = names.iter().map(String::as_str).collect();
-                let styles = tudi::styles::load_dir(&styles, &ids).expect("styles");
+                let styles = tudi::styles::load_dir_for(&styles, &defs).expect("styles");
                 state = state.with_styles(Arc::new(styles));
             }
             let state = Arc::new(state);
