@@ -266,7 +266,7 @@ pub fn render_tile(
         }
         // Label point layers after all the others (`labels`): a point per
         // polygon, small beside the polygons they label.
-        for l in layers {
+        for l in layers.iter().filter(|l| l.labels.is_some()) {
             let hide = hidden_fields(&o, l);
             let extent = o.extent.clamp(1, MAX_EXTENT);
             if let Some(labels) = labels::render_labels(l, tile, extent, o.coarsen, &hide) {
